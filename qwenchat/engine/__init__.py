@@ -1,0 +1,1 @@
+"""Engines: the local llama.cpp one (:mod:`qwenchat.engine.llama`), behind :class:`~qwenchat.engine.base.Engine`."""

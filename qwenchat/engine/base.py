@@ -1,0 +1,116 @@
+"""What every engine provides: a streamed, cancellable generation with usage and timings.
+
+An engine turns a rendered prompt (a list of :class:`~qwenchat.chatml.Segment`)
+into text deltas. Nothing above this module knows which engine runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+
+from qwenchat.chatml import Segment
+from qwenchat.config import Sampling
+
+FinishReason = Literal["stop", "length", "cancelled"]
+
+
+class Usage(BaseModel):
+    """Token counts of one reply."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Timings(BaseModel):
+    """Wall-clock figures of one reply, in seconds."""
+
+    ttft_s: float = 0.0
+    decode_tokens_per_s: float = 0.0
+    total_s: float = 0.0
+
+
+class Completion(BaseModel):
+    """A finished (or stopped) reply."""
+
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+    timings: Timings
+
+
+class Clock:
+    """Collects the time to first token and the decode rate of one reply."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first: float | None = None
+        self.last: float | None = None
+        self.sampled = 0
+
+    def tick(self) -> None:
+        """Record one sampled token (end-of-turn tokens included)."""
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.sampled += 1
+
+    def timings(self) -> Timings:
+        end = time.perf_counter()
+        ttft = (self.first - self.start) if self.first is not None else end - self.start
+        rate = 0.0
+        if self.first is not None and self.last is not None and self.sampled > 1:
+            span = self.last - self.first
+            rate = (self.sampled - 1) / span if span > 0 else 0.0
+        return Timings(ttft_s=ttft, decode_tokens_per_s=rate, total_s=end - self.start)
+
+
+class Generation:
+    """One streamed reply: iterate for text deltas, then read :attr:`result`.
+
+    :meth:`cancel` may be called from any thread; the stream ends within one
+    token and the partial reply is kept with ``finish_reason="cancelled"``.
+    """
+
+    def __init__(self, produce: Callable[[Generation], Iterator[str]]) -> None:
+        self._produce = produce
+        self._cancel = threading.Event()
+        self.result: Completion | None = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def __iter__(self) -> Iterator[str]:
+        # The producer checks `cancelled` between tokens and sets `result` last.
+        yield from self._produce(self)
+
+    def text(self) -> Completion:
+        """Consume the whole stream and return the completion."""
+        for _ in self:
+            pass
+        assert self.result is not None
+        return self.result
+
+
+class Engine(Protocol):
+    """A loaded model that can generate from a rendered ChatML prompt."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    def count_tokens(self, prompt: list[Segment]) -> int: ...
+
+    def generate(self, prompt: list[Segment], sampling: Sampling) -> Generation: ...

@@ -1,0 +1,232 @@
+"""The local engine: a GGUF model run in-process by llama-cpp-python.
+
+One :class:`LlamaEngine` serves one conversation. llama.cpp keeps the KV cache
+of the tokens it evaluated last, and ``Llama.generate`` re-evaluates only the
+suffix after the longest common prefix; so the engine keeps each reply's
+*generated* token ids and reuses them when that reply comes back as history,
+otherwise re-tokenizing it could differ from what the model produced and break
+the prefix at the first reply. Streaming uses ``Llama.generate`` with
+incremental detokenization (one cached piece per token and an incremental
+UTF-8 decoder), which ``bench/decode_speed.py`` measures against
+``create_completion(stream=True)``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import llama_cpp
+
+from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
+from qwenchat.config import GpuLayers, Sampling
+from qwenchat.engine.base import Clock, Completion, FinishReason, Generation, Usage
+from qwenchat.errors import GenerationError, InputError, ModelError
+from qwenchat.gguf import GGUFInfo
+from qwenchat.models import check_model_file
+
+DEFAULT_MAX_CTX = 8192
+_REPLY_MEMO_SIZE = 64
+_CONTROL_SPLIT = re.compile(f"({re.escape(IM_START)}|{re.escape(IM_END)})")
+
+
+def default_threads() -> int:
+    """The CPUs this process may run on: llama.cpp's own default is half of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+def gpu_offload_supported() -> bool:
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def resolve_gpu_layers(gpu_layers: GpuLayers, n_layers: int) -> int:
+    """The ``n_gpu_layers`` value to pass: -1 means all layers."""
+    if gpu_layers == "auto":
+        return -1 if gpu_offload_supported() else 0
+    if gpu_layers == "all":
+        return -1
+    return gpu_layers
+
+
+class LlamaEngine:
+    """A GGUF model loaded with llama-cpp-python, for one conversation."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_ctx: int | None = None,
+        threads: int | None = None,
+        gpu_layers: GpuLayers = "auto",
+    ) -> None:
+        self.path = path
+        self.gguf: GGUFInfo = check_model_file(path)
+        n_train = self.gguf.context_length or DEFAULT_MAX_CTX
+        ctx = n_ctx or min(DEFAULT_MAX_CTX, n_train)
+        self.threads = threads or default_threads()
+        layers = self.gguf.block_count or 0
+        n_gpu = resolve_gpu_layers(gpu_layers, layers)
+        try:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=ctx,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                n_gpu_layers=n_gpu,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"cannot load model {path}: {exc}") from None
+        # llama.cpp counts the output layer as one more offloadable layer.
+        total = layers + 1
+        self.gpu_layers_offloaded = (
+            0 if not gpu_offload_supported() else (total if n_gpu < 0 else min(n_gpu, total))
+        )
+        self.gpu_layers_total = total
+        self._control = {marker: self._special_id(marker) for marker in (IM_START, IM_END)}
+        self._eog = {self._control[IM_END], self._special_id(ENDOFTEXT), self._llm.token_eos()}
+        self._pieces: dict[int, bytes] = {}
+        self._replies: OrderedDict[str, list[int]] = OrderedDict()
+
+    @property
+    def model_name(self) -> str:
+        return self.path.stem
+
+    @property
+    def n_ctx(self) -> int:
+        return self._llm.n_ctx()
+
+    def _special_id(self, text: str) -> int:
+        ids = self._llm.tokenize(text.encode(), add_bos=False, special=True)
+        if len(ids) != 1:
+            raise ModelError(f"{self.path} has no {text} token: not a Qwen2.5 (ChatML) model")
+        return ids[0]
+
+    def tokenize(self, prompt: list[Segment]) -> list[int]:
+        """Tokenize a rendered prompt the way the model saw its training data.
+
+        Only ``<|im_start|>``/``<|im_end|>`` written by the template become
+        control tokens; all text between them, template and content alike, is
+        tokenized as one plain string, so BPE merges across the seams as with
+        transformers, and ``<|im_end|>`` typed by a user stays text. A content
+        span that is a reply this engine generated keeps its original ids.
+        """
+        ids: list[int] = []
+        text: list[str] = []
+
+        def flush() -> None:
+            if text:
+                ids.extend(self._llm.tokenize("".join(text).encode(), add_bos=False, special=False))
+                text.clear()
+
+        for seg in prompt:
+            reply = None if seg.special else self._replies.get(seg.text)
+            if reply is not None:
+                flush()
+                ids.extend(reply)
+            elif not seg.special:
+                text.append(seg.text)
+            else:
+                for part in _CONTROL_SPLIT.split(seg.text):
+                    if part in self._control:
+                        flush()
+                        ids.append(self._control[part])
+                    elif part:
+                        text.append(part)
+        flush()
+        return ids
+
+    def count_tokens(self, prompt: list[Segment]) -> int:
+        return len(self.tokenize(prompt))
+
+    def generate(self, prompt: list[Segment], sampling: Sampling) -> Generation:
+        return Generation(lambda gen: self._produce(gen, prompt, sampling))
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self._llm.detokenize([token])
+        return piece
+
+    def _cached_prefix(self, ids: list[int]) -> int:
+        """How many prompt tokens llama.cpp will take from its KV cache."""
+        held = self._llm.input_ids[: self._llm.n_tokens]
+        n = 0
+        for a, b in zip(held, ids):
+            if a != b:
+                break
+            n += 1
+        # With nothing left to evaluate, llama.cpp replays the last token for fresh logits.
+        return n - 1 if n == len(ids) and n > 0 else n
+
+    def _produce(self, gen: Generation, prompt: list[Segment], sampling: Sampling) -> Iterator[str]:
+        clock = Clock()
+        ids = self.tokenize(prompt)
+        room = self.n_ctx - len(ids)
+        if room <= 0:
+            raise InputError(
+                f"the prompt is {len(ids)} tokens but the context window is {self.n_ctx}; "
+                "shorten it or raise engine.n_ctx"
+            )
+        cached = self._cached_prefix(ids)
+        if sampling.seed is not None:
+            self._llm.set_seed(sampling.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        out: list[int] = []
+        parts: list[str] = []
+        finish: FinishReason = "length"
+        tokens = self._llm.generate(
+            ids,
+            temp=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            min_p=0.0,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        try:
+            for token in tokens:
+                clock.tick()
+                if token in self._eog:
+                    finish = "stop"
+                    break
+                out.append(token)
+                text = decoder.decode(self._piece(token))
+                if text:
+                    parts.append(text)
+                    yield text
+                if gen.cancelled:
+                    finish = "cancelled"
+                    break
+                if len(out) >= min(sampling.max_tokens, room):
+                    break
+        except RuntimeError as exc:
+            raise GenerationError(f"llama.cpp failed while generating: {exc}") from None
+        finally:
+            tokens.close()
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            parts.append(tail)
+            yield tail
+        text = "".join(parts)
+        self._remember(text, out)
+        gen.result = Completion(
+            text=text,
+            finish_reason=finish,
+            usage=Usage(prompt_tokens=len(ids), cached_tokens=cached, completion_tokens=len(out)),
+            timings=clock.timings(),
+        )
+
+    def _remember(self, text: str, ids: list[int]) -> None:
+        if not text:
+            return
+        self._replies[text] = ids
+        self._replies.move_to_end(text)
+        while len(self._replies) > _REPLY_MEMO_SIZE:
+            self._replies.popitem(last=False)

@@ -1,0 +1,28 @@
+"""Shared fixtures: the real test model, assembled once per test run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwenchat.models import TEST_MODEL, assemble, is_installed
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir private to this test run, holding the assembled test model."""
+    return tmp_path_factory.mktemp("qwenchat-data")
+
+
+@pytest.fixture(scope="session")
+def test_model_path(data_dir: Path) -> Path:
+    if not is_installed(TEST_MODEL):
+        pytest.fail(f"the test model is not installed: {TEST_MODEL.install_hint()}")
+    return assemble(TEST_MODEL, data_dir / "models")
+
+
+@pytest.fixture
+def model_env(data_dir: Path, test_model_path: Path, tmp_path: Path) -> dict[str, str]:
+    """Environment for a qwenchat subprocess that finds the test model by default."""
+    return {"QWENCHAT_CONFIG_DIR": str(tmp_path / "cfg"), "QWENCHAT_DATA_DIR": str(data_dir)}

@@ -1,0 +1,46 @@
+"""A scripted engine for tests of everything above the engine (no model needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from qwenchat.chatml import Segment
+from qwenchat.config import Sampling
+from qwenchat.engine.base import Clock, Completion, Generation, Usage
+
+
+class ScriptedEngine:
+    """Replies with the scripted texts in order, one character per "token"."""
+
+    model_name = "scripted"
+    n_ctx = 4096
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies = list(replies)
+        self.prompts: list[str] = []
+
+    def count_tokens(self, prompt: list[Segment]) -> int:
+        return sum(len(seg.text) for seg in prompt)
+
+    def generate(self, prompt: list[Segment], sampling: Sampling) -> Generation:
+        return Generation(lambda gen: self._produce(gen, prompt, sampling))
+
+    def _produce(self, gen: Generation, prompt: list[Segment], sampling: Sampling) -> Iterator[str]:
+        clock = Clock()
+        self.prompts.append("".join(seg.text for seg in prompt))
+        text = self.replies.pop(0)[: sampling.max_tokens]
+        out = []
+        finish = "stop"
+        for char in text:
+            clock.tick()
+            out.append(char)
+            yield char
+            if gen.cancelled:
+                finish = "cancelled"
+                break
+        gen.result = Completion(
+            text="".join(out),
+            finish_reason=finish,
+            usage=Usage(prompt_tokens=self.count_tokens(prompt), completion_tokens=len(out)),
+            timings=clock.timings(),
+        )

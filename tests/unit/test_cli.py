@@ -1,0 +1,103 @@
+"""The command line without a model: help, prompt building, usage errors and exit codes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qwenchat.cli import build_prompt
+
+
+def run_cli(*args: str, stdin: str | None = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from qwenchat.cli import main; main()", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def isolated(tmp_path: Path) -> dict[str, str]:
+    return {"QWENCHAT_CONFIG_DIR": str(tmp_path / "cfg"), "QWENCHAT_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_build_prompt_puts_stdin_first_in_a_fence() -> None:
+    assert build_prompt("summarise", "") == "summarise"
+    assert build_prompt("", "just input\n") == "just input\n"
+    assert build_prompt("summarise", "a\nb\n") == "```\na\nb\n```\n\nsummarise"
+
+
+def test_build_prompt_fence_outgrows_backticks_in_the_input() -> None:
+    joined = build_prompt("explain", "```py\nx = 1\n```\n")
+    assert joined.startswith("````\n```py") and joined.endswith("```\n````\n\nexplain")
+
+
+def test_help_lists_the_commands() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for command in ("ask", "config", "models"):
+        assert command in result.stdout
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = "import sys; sys.argv=['qwenchat','--help']\nfrom qwenchat.cli import main\ntry: main()\nexcept SystemExit: pass\n"
+    code += "print(sorted(m for m in ('llama_cpp','textual','pydantic','numpy') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().endswith("[]")
+
+
+def test_empty_prompt_is_a_usage_error(isolated: dict[str, str]) -> None:
+    result = run_cli("ask", stdin="  \n", env=isolated)
+    assert result.returncode == 2
+    assert result.stderr.strip() == 'qwenchat: empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
+
+
+def test_unknown_option_exits_2(isolated: dict[str, str]) -> None:
+    result = run_cli("ask", "--bogus", "x", env=isolated)
+    assert result.returncode == 2 and "No such option" in result.stderr
+
+
+def test_bad_gpu_layers_flag(isolated: dict[str, str]) -> None:
+    result = run_cli("ask", "--gpu-layers", "many", "hi", env=isolated)
+    assert result.returncode == 2
+    assert "--gpu-layers: expected auto, all or a number of layers" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_config_file_is_one_line(isolated: dict[str, str]) -> None:
+    cfg = Path(isolated["QWENCHAT_CONFIG_DIR"])
+    cfg.mkdir()
+    (cfg / "config.toml").write_text("[sampling]\ntemperature = 'hot'\n")
+    result = run_cli("ask", "hi", env=isolated)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "key 'sampling.temperature'" in lines[0]
+
+
+def test_missing_model_file(isolated: dict[str, str], tmp_path: Path) -> None:
+    result = run_cli("ask", "-m", str(tmp_path / "absent.gguf"), "hi", env=isolated)
+    assert result.returncode == 2
+    assert "absent.gguf" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_not_a_gguf(isolated: dict[str, str], tmp_path: Path) -> None:
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("not a model")
+    result = run_cli("ask", "-m", str(fake), "hi", env=isolated)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"qwenchat: {fake} is not a GGUF file (bad magic); download a .gguf model"
+
+
+def test_config_path_and_show(isolated: dict[str, str]) -> None:
+    path = run_cli("config", "path", env=isolated)
+    assert path.returncode == 0
+    assert path.stdout.strip() == str(Path(isolated["QWENCHAT_CONFIG_DIR"]) / "config.toml")
+    show = run_cli("config", "show", env=isolated)
+    assert show.returncode == 0 and '"temperature": 0.7' in show.stdout

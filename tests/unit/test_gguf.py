@@ -1,0 +1,286 @@
+"""Tests for qwenchat.gguf: synthetic GGUF files, plus the real test model when present."""
+
+from __future__ import annotations
+
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qwenchat.errors import ModelError
+from qwenchat.gguf import LargeArray, read_metadata
+
+U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
+_FORMATS = {
+    U8: "B", I8: "b", U16: "H", I16: "h", U32: "I", I32: "i", F32: "f",
+    BOOL: "?", U64: "Q", I64: "q", F64: "d",
+}  # fmt: skip
+GGML_F32, GGML_Q8_0 = 0, 8
+
+TEMPLATE = "{%- for m in messages %}<|im_start|>{{ m.content }}<tool_call>{%- endfor %}"
+
+KV = tuple[str, int, Any]  # key, GGUF type, value (arrays: (item type, items))
+Tensor = tuple[str, list[int], int, bytes]  # name, dims, ggml type, data
+
+
+def _encode(vtype: int, value: Any, endian: str) -> bytes:
+    if vtype == STRING:
+        raw = str(value).encode()
+        return struct.pack(endian + "Q", len(raw)) + raw
+    if vtype == ARRAY:
+        item_type, items = value
+        body = b"".join(_encode(item_type, item, endian) for item in items)
+        return struct.pack(endian + "IQ", item_type, len(items)) + body
+    return struct.pack(endian + _FORMATS[vtype], value)
+
+
+def gguf_bytes(
+    kv: list[KV],
+    tensors: list[Tensor] = (),  # type: ignore[assignment]
+    *,
+    version: int = 3,
+    alignment: int = 32,
+    endian: str = "<",
+) -> bytes:
+    """A GGUF file: header, key/values, tensor infos, then each tensor's data, aligned."""
+    head = b"GGUF" + struct.pack(endian + "IQQ", version, len(tensors), len(kv))
+    for key, vtype, value in kv:
+        head += _encode(STRING, key, endian) + struct.pack(endian + "I", vtype)
+        head += _encode(vtype, value, endian)
+    data, infos = b"", b""
+    for name, dims, ggml_type, blob in tensors:
+        data += b"\0" * (-len(data) % alignment)
+        infos += _encode(STRING, name, endian) + struct.pack(endian + "I", len(dims))
+        infos += struct.pack(endian + f"{len(dims)}Q", *dims)
+        infos += struct.pack(endian + "IQ", ggml_type, len(data))
+        data += blob
+    head += infos
+    return head + b"\0" * (-len(head) % alignment) + data
+
+
+def model_kv(arch: str = "qwen2", ftype: int = 15) -> list[KV]:
+    """Key/values like a real Qwen2.5 GGUF's, with a large vocabulary array."""
+    return [
+        ("general.architecture", STRING, arch),
+        ("general.name", STRING, "Tiny Test"),
+        ("general.size_label", STRING, "0.5B"),
+        (f"{arch}.context_length", U32, 32768),
+        (f"{arch}.block_count", U32, 24),
+        (f"{arch}.rope.freq_base", F32, 1000000.0),
+        ("general.file_type", U32, ftype),
+        ("tokenizer.ggml.add_bos_token", BOOL, False),
+        ("tokenizer.ggml.eos_token_id", I32, -5),
+        ("general.big", U64, 2**40),
+        ("general.signed", I64, -(2**40)),
+        ("general.double", F64, 0.25),
+        ("general.tags", ARRAY, (STRING, ["a", "bc"])),
+        ("general.small", ARRAY, (U8, [1, 2, 3])),
+        ("tokenizer.ggml.tokens", ARRAY, (STRING, [f"tok{i}" for i in range(100)])),
+        ("tokenizer.ggml.token_type", ARRAY, (I32, list(range(1000)))),
+        ("nested", ARRAY, (ARRAY, [(U8, [i]) for i in range(70)])),
+        ("tokenizer.chat_template", STRING, TEMPLATE),
+    ]
+
+
+def f32_tensors() -> list[Tensor]:
+    return [
+        ("a.weight", [2, 3], GGML_F32, struct.pack("<6f", *range(6))),
+        ("b.weight", [5], GGML_F32, struct.pack("<5f", *range(5))),
+    ]
+
+
+def write(tmp_path: Path, data: bytes, name: str = "m.gguf") -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def model_error(path: Path) -> str:
+    """read_metadata's error for ``path``, checked to be one line."""
+    with pytest.raises(ModelError) as info:
+        read_metadata(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_reads_header_values_and_properties(tmp_path: Path) -> None:
+    data = gguf_bytes(model_kv(), f32_tensors())
+    info = read_metadata(write(tmp_path, data))
+    assert (info.version, info.tensor_count) == (3, 2)
+    assert info.architecture == "qwen2"
+    assert info.name == "Tiny Test"
+    assert info.size_label == "0.5B"
+    assert (info.context_length, info.block_count) == (32768, 24)
+    assert info.file_type == "Q4_K_M"
+    assert info.chat_template == TEMPLATE
+    assert info.kv["qwen2.rope.freq_base"] == 1000000.0
+    assert info.kv["tokenizer.ggml.add_bos_token"] is False
+    assert info.kv["tokenizer.ggml.eos_token_id"] == -5
+    assert (info.kv["general.big"], info.kv["general.signed"]) == (2**40, -(2**40))
+    assert info.kv["general.double"] == 0.25
+    assert info.kv["general.tags"] == ["a", "bc"]
+    assert info.kv["general.small"] == [1, 2, 3]
+
+
+def test_large_arrays_are_kept_as_their_length(tmp_path: Path) -> None:
+    info = read_metadata(write(tmp_path, gguf_bytes(model_kv())))
+    assert info.kv["tokenizer.ggml.tokens"] == LargeArray(STRING, 100)
+    assert info.kv["tokenizer.ggml.token_type"] == LargeArray(I32, 1000)
+    assert info.kv["nested"] == LargeArray(ARRAY, 70)
+    assert info.chat_template == TEMPLATE  # read past the skipped arrays correctly
+
+
+def test_tensor_data_end_is_computed(tmp_path: Path) -> None:
+    data = gguf_bytes(model_kv(), f32_tensors())
+    info = read_metadata(write(tmp_path, data))
+    assert info.data_offset % 32 == 0
+    assert info.required_size == len(data) == info.data_offset + 32 + 5 * 4
+
+
+def test_quantized_tensor_sizes(tmp_path: Path) -> None:
+    tensors = [("q.weight", [32, 2], GGML_Q8_0, b"\1" * 68)]
+    data = gguf_bytes(model_kv(), tensors)
+    assert read_metadata(write(tmp_path, data)).required_size == len(data)
+    with pytest.raises(ModelError, match="truncated"):
+        read_metadata(write(tmp_path, data[:-1]))
+
+
+def test_custom_alignment(tmp_path: Path) -> None:
+    kv = [*model_kv(), ("general.alignment", U32, 64)]
+    data = gguf_bytes(kv, f32_tensors(), alignment=64)
+    info = read_metadata(write(tmp_path, data))
+    assert info.data_offset % 64 == 0 and info.required_size == len(data)
+
+
+def test_version_2_and_trailing_bytes_are_accepted(tmp_path: Path) -> None:
+    data = gguf_bytes(model_kv(), f32_tensors(), version=2) + b"extra"
+    assert read_metadata(write(tmp_path, data)).version == 2
+
+
+def test_missing_keys_give_none(tmp_path: Path) -> None:
+    info = read_metadata(write(tmp_path, gguf_bytes([("general.file_type", STRING, "x")])))
+    assert info.architecture is None and info.name is None and info.chat_template is None
+    assert info.context_length is None and info.block_count is None
+    assert info.file_type is None and info.size_label is None
+
+
+@pytest.mark.parametrize(
+    ("ftype", "name"),
+    [(0, "F32"), (1, "F16"), (7, "Q8_0"), (14, "Q4_K_S"), (18, "Q6_K"), (32, "BF16"),
+     (15 | 1024, "Q4_K_M (guessed)"), (99, "unknown type 99")],
+)  # fmt: skip
+def test_file_type_names(tmp_path: Path, ftype: int, name: str) -> None:
+    info = read_metadata(write(tmp_path, gguf_bytes(model_kv(ftype=ftype))))
+    assert info.file_type == name
+
+
+def test_other_architecture_is_read(tmp_path: Path) -> None:
+    info = read_metadata(write(tmp_path, gguf_bytes(model_kv(arch="llama"))))
+    assert (info.architecture, info.context_length) == ("llama", 32768)
+
+
+def test_bad_magic(tmp_path: Path) -> None:
+    message = model_error(write(tmp_path, b"PK\3\4" + b"\0" * 100))
+    assert "is not a GGUF file (bad magic)" in message and "download a .gguf model" in message
+
+
+def test_html_page_is_recognised(tmp_path: Path) -> None:
+    message = model_error(write(tmp_path, b"<!DOCTYPE html><html></html>"))
+    assert "HTML page" in message
+
+
+def test_zero_byte_file(tmp_path: Path) -> None:
+    assert "is empty" in model_error(write(tmp_path, b""))
+
+
+def test_every_truncation_is_reported(tmp_path: Path) -> None:
+    kv: list[KV] = [
+        ("general.architecture", STRING, "qwen2"),
+        ("general.small", ARRAY, (U16, [1, 2])),
+        ("tokenizer.ggml.tokens", ARRAY, (STRING, ["t"] * 65)),
+        ("tokenizer.ggml.token_type", ARRAY, (I32, [1] * 65)),
+    ]
+    data = gguf_bytes(kv, f32_tensors())
+    for cut in range(1, len(data)):
+        message = model_error(write(tmp_path, data[:cut]))
+        assert "is truncated (expected at least" in message, cut
+        assert f"found {cut}); download it again" in message
+
+
+def test_truncated_tensor_data_reports_the_full_size(tmp_path: Path) -> None:
+    data = gguf_bytes(model_kv(), f32_tensors())
+    message = model_error(write(tmp_path, data[:-1]))
+    assert f"expected at least {len(data)} bytes, found {len(data) - 1}" in message
+
+
+def test_big_endian_is_unsupported(tmp_path: Path) -> None:
+    data = gguf_bytes(model_kv(), f32_tensors(), endian=">")
+    assert "big-endian" in model_error(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("version", [1, 4])
+def test_unsupported_version(tmp_path: Path, version: int) -> None:
+    data = gguf_bytes(model_kv(), version=version)
+    assert f"GGUF version {version}" in model_error(write(tmp_path, data))
+
+
+def test_impossible_counts(tmp_path: Path) -> None:
+    data = b"GGUF" + struct.pack("<IQQ", 3, 2**40, 1) + b"\0" * 64
+    assert f"expected at least {24 + 2**40 * 24 + 13} bytes" in model_error(write(tmp_path, data))
+
+
+def test_unknown_value_type(tmp_path: Path) -> None:
+    data = bytearray(gguf_bytes([("k", U8, 1)]))
+    data[33:37] = struct.pack("<I", 99)  # after magic, version, counts and the key "k"
+    assert "unknown metadata value type 99" in model_error(write(tmp_path, bytes(data)))
+
+
+def test_deeply_nested_arrays(tmp_path: Path) -> None:
+    nested = struct.pack("<IQ", ARRAY, 1) * 5000 + struct.pack("<IQ", U8, 0)
+    data = gguf_bytes([("k", U8, 1)])[:33] + struct.pack("<I", ARRAY) + nested
+    assert "nested too deeply" in model_error(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("alignment", [0, 3])
+def test_bad_alignment(tmp_path: Path, alignment: int) -> None:
+    data = gguf_bytes([("general.alignment", U32, alignment)])
+    assert "general.alignment" in model_error(write(tmp_path, data))
+
+
+def test_tensor_size_not_a_block_multiple(tmp_path: Path) -> None:
+    data = gguf_bytes(model_kv(), [("q.weight", [33], GGML_Q8_0, b"\0" * 68)])
+    assert "not a multiple of 32" in model_error(write(tmp_path, data))
+
+
+def test_unreadable_path(tmp_path: Path) -> None:
+    assert "cannot read" in model_error(tmp_path)
+
+
+def _real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real 0.5B test model: $QWENCHAT_TEST_MODEL, /tmp/qwen05.gguf or the installed extra."""
+    for candidate in (os.environ.get("QWENCHAT_TEST_MODEL"), "/tmp/qwen05.gguf"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    from qwenchat.models import TEST_MODEL, assemble, is_installed
+
+    if not is_installed(TEST_MODEL):
+        pytest.skip("the bundled test model is not installed")
+    return assemble(TEST_MODEL, tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="module")
+def real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _real_model(tmp_path_factory)
+
+
+def test_real_test_model(real_model: Path) -> None:
+    info = read_metadata(real_model)
+    assert info.architecture == "qwen2"
+    assert info.context_length == 32768
+    assert info.file_type == "Q4_K_M"
+    assert info.block_count == 24
+    assert info.chat_template is not None and "<tool_call>" in info.chat_template
+    assert info.required_size == real_model.stat().st_size
