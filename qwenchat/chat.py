@@ -5,7 +5,8 @@
 >>> chat.send("What colour is the sky?").text
 'Blue.'
 
-The CLI's ``ask`` and the TUI are thin shells over this class.
+Every turn goes through the agent loop (:mod:`qwenchat.agent`); without tools
+that is a single reply. The CLI's ``ask`` and the TUI are thin shells over this class.
 """
 
 from __future__ import annotations
@@ -16,23 +17,23 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from qwenchat.chatml import AssistantMessage, Message, SystemMessage, UserMessage, render_segments
+from qwenchat.agent import AgentOptions, ApprovalPolicy, Event, TextDelta, ToolCallRecord, Turn
+from qwenchat.chatml import Message, SystemMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
-from qwenchat.engine.base import Completion, Engine, FinishReason, Timings, Usage
+from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
+from qwenchat.tools import ToolRegistry
 
 
 class Reply(BaseModel):
-    """One assistant reply with its usage and timings."""
+    """One answer to a user message, with what it cost (summed over tool-call rounds)."""
 
     text: str
     model: str
     finish_reason: FinishReason
     usage: Usage
     timings: Timings
-
-    @classmethod
-    def from_completion(cls, completion: Completion, model: str) -> Reply:
-        return cls(model=model, **completion.model_dump())
+    rounds: int = 1
+    tool_calls: list[ToolCallRecord] = []
 
 
 class ReplyStream:
@@ -40,22 +41,27 @@ class ReplyStream:
 
     :meth:`cancel` (from any thread) ends the stream within one token; the
     partial reply is kept in the conversation with ``finish_reason="cancelled"``.
+    :meth:`events` gives everything instead (text, tool calls, notices).
     """
 
-    def __init__(self, chat: Chat, prompt_messages: list[Message]) -> None:
+    def __init__(self, chat: Chat, turn: Turn) -> None:
         self._chat = chat
-        self._generation = chat.engine.generate(render_segments(prompt_messages), chat.sampling)
+        self._turn = turn
         self.reply: Reply | None = None
 
     def cancel(self) -> None:
-        self._generation.cancel()
+        self._turn.cancel()
+
+    def events(self) -> Iterator[Event]:
+        yield from self._turn
+        result = self._turn.result
+        assert result is not None
+        self.reply = Reply(model=self._chat.engine.model_name, **result.model_dump())
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._generation
-        completion = self._generation.result
-        assert completion is not None
-        self._chat.messages.append(AssistantMessage(content=completion.text))
-        self.reply = Reply.from_completion(completion, self._chat.engine.model_name)
+        for event in self.events():
+            if isinstance(event, TextDelta):
+                yield event.text
 
 
 def load_engine(
@@ -91,6 +97,9 @@ class Chat:
         system: the system prompt; None uses Qwen's default one.
         settings: the configuration (read from the config file when None).
         engine: an already loaded engine (shares its KV cache); overrides ``model``.
+        tools: tools the model may call (see :mod:`qwenchat.tools`).
+        approval: who approves calls of tools not marked safe (default: nobody, so they are refused).
+        agent: loop options (round limit, robustness features).
         **sampling: overrides of :class:`~qwenchat.config.Sampling`
             (``temperature``, ``top_p``, ``top_k``, ``repeat_penalty``, ``max_tokens``, ``seed``).
     """
@@ -102,23 +111,39 @@ class Chat:
         *,
         settings: Settings | None = None,
         engine: Engine | None = None,
+        tools: ToolRegistry | None = None,
+        approval: ApprovalPolicy | None = None,
+        agent: AgentOptions | None = None,
         **sampling: Any,
     ) -> None:
         settings = settings or load_settings()
         self.engine = engine or load_engine(model, settings)
         self.sampling = Sampling.model_validate({**settings.sampling.model_dump(), **sampling})
+        self.tools = tools
+        self.approval = approval or ApprovalPolicy()
+        self.agent = agent or AgentOptions()
         system = system if system is not None else settings.system_prompt
         self.messages: list[Message] = [SystemMessage(content=system)] if system else []
+        self._call_results: dict[str, str] = {}
 
     def stream(self, text: str) -> ReplyStream:
-        """Add a user message and stream the reply (see :class:`ReplyStream`)."""
+        """Add a user message and stream the answer (see :class:`ReplyStream`)."""
         self.messages.append(UserMessage(content=text))
-        return ReplyStream(self, list(self.messages))
+        turn = Turn(
+            self.engine,
+            self.messages,
+            self.sampling,
+            tools=self.tools,
+            policy=self.approval,
+            options=self.agent,
+            history_calls=self._call_results,
+        )
+        return ReplyStream(self, turn)
 
     def send(self, text: str) -> Reply:
-        """Add a user message and return the whole reply."""
+        """Add a user message and return the whole answer."""
         stream = self.stream(text)
-        for _ in stream:
+        for _ in stream.events():
             pass
         assert stream.reply is not None
         return stream.reply

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from qwenchat.chatml import Segment
 from qwenchat.config import Sampling
@@ -18,11 +18,13 @@ class ScriptedEngine:
     def __init__(self, replies: list[str]) -> None:
         self.replies = list(replies)
         self.prompts: list[str] = []
+        self.banned: list[tuple[str, ...]] = []
 
     def count_tokens(self, prompt: list[Segment]) -> int:
         return sum(len(seg.text) for seg in prompt)
 
-    def generate(self, prompt: list[Segment], sampling: Sampling) -> Generation:
+    def generate(self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()) -> Generation:
+        self.banned.append(tuple(banned))
         return Generation(lambda gen: self._produce(gen, prompt, sampling))
 
     def _produce(self, gen: Generation, prompt: list[Segment], sampling: Sampling) -> Iterator[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
@@ -113,4 +113,8 @@ class Engine(Protocol):
 
     def count_tokens(self, prompt: list[Segment]) -> int: ...
 
-    def generate(self, prompt: list[Segment], sampling: Sampling) -> Generation: ...
+    def generate(
+        self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()
+    ) -> Generation:
+        """Start a reply; ``banned`` lists special tokens (e.g. ``<tool_call>``) it may not emit."""
+        ...

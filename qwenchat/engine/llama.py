@@ -17,10 +17,11 @@ import codecs
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import llama_cpp
+import numpy as np
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
 from qwenchat.config import GpuLayers, Sampling
@@ -146,8 +147,11 @@ class LlamaEngine:
     def count_tokens(self, prompt: list[Segment]) -> int:
         return len(self.tokenize(prompt))
 
-    def generate(self, prompt: list[Segment], sampling: Sampling) -> Generation:
-        return Generation(lambda gen: self._produce(gen, prompt, sampling))
+    def generate(
+        self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()
+    ) -> Generation:
+        suppress = [self._special_id(text) for text in banned]
+        return Generation(lambda gen: self._produce(gen, prompt, sampling, suppress))
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -166,7 +170,9 @@ class LlamaEngine:
         # With nothing left to evaluate, llama.cpp replays the last token for fresh logits.
         return n - 1 if n == len(ids) and n > 0 else n
 
-    def _produce(self, gen: Generation, prompt: list[Segment], sampling: Sampling) -> Iterator[str]:
+    def _produce(
+        self, gen: Generation, prompt: list[Segment], sampling: Sampling, suppress: list[int]
+    ) -> Iterator[str]:
         clock = Clock()
         ids = self.tokenize(prompt)
         room = self.n_ctx - len(ids)
@@ -189,6 +195,7 @@ class LlamaEngine:
             top_k=sampling.top_k,
             min_p=0.0,
             repeat_penalty=sampling.repeat_penalty,
+            logits_processor=[_Suppress(suppress)] if suppress else None,
         )
         try:
             for token in tokens:
@@ -230,3 +237,14 @@ class LlamaEngine:
         self._replies.move_to_end(text)
         while len(self._replies) > _REPLY_MEMO_SIZE:
             self._replies.popitem(last=False)
+
+
+class _Suppress:
+    """A logits processor that makes some tokens impossible to sample."""
+
+    def __init__(self, token_ids: list[int]) -> None:
+        self.token_ids = token_ids
+
+    def __call__(self, _input_ids: object, logits: np.ndarray) -> np.ndarray:
+        logits[self.token_ids] = -np.inf
+        return logits

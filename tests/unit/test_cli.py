@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from qwenchat.cli import build_prompt
+from qwenchat.cli.ask import build_prompt
 
 
 def run_cli(*args: str, stdin: str | None = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,373 @@
+"""The agent loop: generate, parse tool calls, validate, approve, run, feed back, repeat.
+
+One :class:`Turn` answers one user message. Each round renders the conversation
+(with the tools block when tools are enabled), streams the reply through the
+:class:`~qwenchat.toolcall.ToolCallParser` (text goes out as it arrives, tool-call
+markup never does), and, if the reply called tools, appends the calls and their
+results in the Qwen2.5 format and generates again. It stops when a reply calls
+no tool, when the user cancels, or after ``max_rounds`` replies.
+
+Small Qwen models repeat a call after receiving its result. An identical call
+(same name and arguments) is not run again: the loop answers it from the
+earlier result, tells the model to answer from it, and bans the ``<tool_call>``
+token for the next reply. If that reply repeats the call yet again (the 0.5B model
+does, as bare JSON), the turn ends with the result itself as the answer and a
+notice: a repeat costs at most two rounds, never the round limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel
+
+from qwenchat.chatml import AssistantMessage, Message, ToolCall, ToolMessage, render_segments
+from qwenchat.config import Sampling
+from qwenchat.engine.base import Completion, Engine, FinishReason, Generation, Timings, Usage
+from qwenchat.toolcall import CallEvent, ParsedCall, TextEvent, ToolCallParser
+from qwenchat.tools import Tool, ToolArgumentError, ToolRegistry, ToolRunError
+
+TOOL_CALL_TOKEN = "<tool_call>"
+
+Approval = Literal["once", "always", "deny"]
+"""An approver's answer: run this call, run every call of this tool, or refuse."""
+
+CallStatus = Literal["ok", "error", "invalid", "unknown", "denied", "repeated", "skipped"]
+
+
+class ToolCallRecord(BaseModel):
+    """What happened to one tool call, for the UI and ``ask --json``."""
+
+    id: str
+    name: str
+    arguments: Any
+    status: CallStatus
+    result: str
+    duration_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """Visible reply text."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ToolCallStarted:
+    """A call that passed validation and approval and is about to run."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCallFinished:
+    """A call's outcome (run or not), with the result the model will see."""
+
+    record: ToolCallRecord
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that is not reply text (e.g. the round limit)."""
+
+    text: str
+
+
+Event = TextDelta | ToolCallStarted | ToolCallFinished | Notice
+
+
+class Approver(Protocol):
+    def __call__(self, tool: Tool, arguments: dict[str, Any]) -> Approval: ...
+
+
+class ApprovalPolicy:
+    """Who may run what: safe tools always; others with ``yes``, an allow list, or an approver.
+
+    Without any of those a call is refused and the model is told so.
+    """
+
+    def __init__(
+        self, *, yes: bool = False, allow: set[str] | None = None, ask: Approver | None = None
+    ) -> None:
+        self.yes = yes
+        self.allowed = set(allow or ())
+        self.ask = ask
+
+    def approves(self, tool: Tool, arguments: dict[str, Any]) -> bool:
+        if tool.safe or self.yes or tool.name in self.allowed:
+            return True
+        if self.ask is None:
+            return False
+        answer = self.ask(tool, arguments)
+        if answer == "always":
+            self.allowed.add(tool.name)
+        return answer != "deny"
+
+
+class AgentOptions(BaseModel):
+    """Knobs of the loop; the robustness features can be switched off to measure them."""
+
+    max_rounds: int = 8
+    bare_json: bool = True
+    repeat_guard: bool = True
+
+
+def _call_key(name: str, arguments: Any) -> str:
+    return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False)
+
+
+def _sum_usage(completions: list[Completion]) -> Usage:
+    return Usage(
+        prompt_tokens=sum(c.usage.prompt_tokens for c in completions),
+        cached_tokens=sum(c.usage.cached_tokens for c in completions),
+        completion_tokens=sum(c.usage.completion_tokens for c in completions),
+    )
+
+
+def _sum_timings(completions: list[Completion]) -> Timings:
+    decoded = sum(c.usage.completion_tokens for c in completions)
+    decode_time = sum(
+        c.usage.completion_tokens / c.timings.decode_tokens_per_s
+        for c in completions
+        if c.timings.decode_tokens_per_s > 0
+    )
+    return Timings(
+        ttft_s=completions[0].timings.ttft_s if completions else 0.0,
+        decode_tokens_per_s=decoded / decode_time if decode_time > 0 else 0.0,
+        total_s=sum(c.timings.total_s for c in completions),
+    )
+
+
+class TurnResult(BaseModel):
+    """The outcome of one user turn: the final reply's text and everything it took."""
+
+    text: str
+    finish_reason: FinishReason
+    rounds: int
+    usage: Usage
+    timings: Timings
+    tool_calls: list[ToolCallRecord]
+
+
+class Turn:
+    """One user turn through the loop; iterate for :data:`Event` s, then read :attr:`result`.
+
+    ``messages`` is the conversation, ending with the user's message; the turn
+    appends each assistant message and tool result to it as soon as it is complete.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        tools: ToolRegistry | None = None,
+        policy: ApprovalPolicy | None = None,
+        options: AgentOptions | None = None,
+        history_calls: dict[str, str] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.messages = messages
+        self.sampling = sampling
+        self.tools = tools if tools is not None and len(tools) else None
+        self.policy = policy or ApprovalPolicy()
+        self.options = options or AgentOptions()
+        # Results of earlier calls, by (name, arguments): the repeat guard's memory.
+        self.past_results = history_calls if history_calls is not None else {}
+        self.result: TurnResult | None = None
+        self._generation: Generation | None = None
+        self._cancelled = False
+        self._next_id = sum(isinstance(m, ToolMessage) for m in messages)
+
+    def cancel(self) -> None:
+        """Stop the current reply within one token and run no further round (any thread)."""
+        self._cancelled = True
+        if self._generation is not None:
+            self._generation.cancel()
+
+    def __iter__(self) -> Iterator[Event]:
+        completions: list[Completion] = []
+        records: list[ToolCallRecord] = []
+        steered = False
+        text = ""
+        for _ in range(self.options.max_rounds):
+            text, calls, completion = yield from self._generate(ban_calls=steered)
+            completions.append(completion)
+            if not calls or completion.finish_reason == "cancelled" or self._cancelled:
+                self.messages.append(AssistantMessage(content=text))
+                break
+            round_records = yield from self._handle_calls(text, calls)
+            records += round_records
+            if self._cancelled:
+                break
+            repeats = [r for r in round_records if r.status == "repeated"]
+            if repeats and steered:
+                text = yield from self._answer_from(repeats[0])
+                break
+            steered = steered or bool(repeats)
+        else:
+            yield Notice(f"stopped after {self.options.max_rounds} rounds of tool calls without a final answer")
+        last = completions[-1]
+        self.result = TurnResult(
+            text=text,
+            finish_reason="cancelled" if self._cancelled else last.finish_reason,
+            rounds=len(completions),
+            usage=_sum_usage(completions),
+            timings=_sum_timings(completions),
+            tool_calls=records,
+        )
+
+    def _answer_from(self, repeat: ToolCallRecord) -> Iterator[Event]:
+        """The model repeated a call even after being steered: answer with the result it has."""
+        result = self.past_results[_call_key(repeat.name, repeat.arguments)]
+        yield Notice(f"the model kept repeating its {repeat.name} call instead of answering; its result:")
+        yield TextDelta(result)
+        self.messages.append(AssistantMessage(content=result))
+        return result
+
+    def _generate(self, *, ban_calls: bool) -> Iterator[Event]:
+        specs = self.tools.specs() if self.tools else None
+        prompt = render_segments(self.messages, tools=specs)
+        banned = (TOOL_CALL_TOKEN,) if ban_calls else ()
+        self._generation = self.engine.generate(prompt, self.sampling, banned=banned)
+        if self._cancelled:
+            self._generation.cancel()
+        visible: list[str] = []
+        calls: list[ParsedCall] = []
+        if self.tools is None:  # no tools offered: whatever the model writes is text
+            for delta in self._generation:
+                visible.append(delta)
+                yield TextDelta(delta)
+        else:
+            parser = ToolCallParser(self.tools.names(), bare_json=self.options.bare_json)
+            for delta in self._generation:
+                for event in parser.feed(delta):
+                    yield from self._route(event, visible, calls)
+            for event in parser.finish():
+                yield from self._route(event, visible, calls)
+        completion = self._generation.result
+        assert completion is not None
+        return "".join(visible).strip(), calls, completion
+
+    @staticmethod
+    def _route(event: TextEvent | CallEvent, visible: list[str], calls: list[ParsedCall]) -> Iterator[Event]:
+        if isinstance(event, TextEvent):
+            visible.append(event.text)
+            yield TextDelta(event.text)
+        else:
+            calls.append(event.call)
+
+    def _handle_calls(self, text: str, calls: list[ParsedCall]) -> Iterator[Event]:
+        ids = [self._new_id() for _ in calls]
+        self.messages.append(
+            AssistantMessage(content=text, tool_calls=[_as_tool_call(call) for call in calls])
+        )
+        outcomes: dict[str, ToolCallRecord] = {}
+        runnable: list[tuple[str, Tool, dict[str, Any]]] = []
+        for call_id, call in zip(ids, calls):
+            prepared = self._prepare(call_id, call)
+            if isinstance(prepared, ToolCallRecord):
+                outcomes[call_id] = prepared
+            else:
+                runnable.append((call_id, *prepared))
+                yield ToolCallStarted(call_id, prepared[0].name, prepared[1])
+        if self._cancelled:  # stopped while the calls were being announced
+            for call_id, tool, arguments in runnable:
+                outcomes[call_id] = ToolCallRecord(
+                    id=call_id, name=tool.name, arguments=arguments, status="skipped",
+                    result="Error: not run: the user stopped the reply.",
+                )
+            runnable = []
+        for record in self._run_all(runnable):
+            outcomes[record.id] = record
+            if record.status == "ok":
+                self.past_results[_call_key(record.name, record.arguments)] = record.result
+        records = [outcomes[call_id] for call_id in ids]
+        for record in records:
+            self.messages.append(ToolMessage(content=record.result, name=record.name, tool_call_id=record.id))
+            yield ToolCallFinished(record)
+        return records
+
+    def _new_id(self) -> str:
+        self._next_id += 1
+        return f"call_{self._next_id}"
+
+    def _prepare(self, call_id: str, call: ParsedCall) -> ToolCallRecord | tuple[Tool, dict[str, Any]]:
+        """Validate and approve one call; a record means it will not run."""
+        assert self.tools is not None
+        name = call.name or "?"
+
+        def refused(status: CallStatus, message: str) -> ToolCallRecord:
+            return ToolCallRecord(id=call_id, name=name, arguments=call.arguments, status=status, result=message)
+
+        if call.error is not None:
+            return refused("invalid", f"Error: {call.error}")
+        tool = self.tools.get(name)
+        if tool is None:
+            available = ", ".join(self.tools.names())
+            return refused("unknown", f"Error: there is no tool named {name!r}. Available tools: {available}.")
+        try:
+            arguments = tool.validate(call.arguments)
+        except ToolArgumentError as exc:
+            return refused("invalid", f"Error: {exc}")
+        key = _call_key(name, arguments)
+        if self.options.repeat_guard and key in self.past_results:
+            return ToolCallRecord(
+                id=call_id,
+                name=name,
+                arguments=arguments,
+                status="repeated",
+                result=f"{self.past_results[key]}\n(You already called {name} with these arguments and "
+                "this was its result. Do not call it again: answer the user's question now, using it.)",
+            )
+        if self._cancelled or not self.policy.approves(tool, arguments):
+            return refused("denied", f"Error: the user did not approve this call to {name}; do not retry it.")
+        return tool, arguments
+
+    def _run_all(self, runnable: list[tuple[str, Tool, dict[str, Any]]]) -> list[ToolCallRecord]:
+        """Run the approved calls of one reply concurrently."""
+        if not runnable:
+            return []
+
+        async def run_all() -> list[ToolCallRecord]:
+            return await asyncio.gather(*(_run_one(*item) for item in runnable))
+
+        return asyncio.run(run_all())
+
+
+def run_tool(tool: Tool, arguments: dict[str, Any], call_id: str = "call_1") -> ToolCallRecord:
+    """Run one validated, approved call, as the loop does (for ``qwenchat tools run``)."""
+    return asyncio.run(_run_one(call_id, tool, arguments))
+
+
+async def _run_one(call_id: str, tool: Tool, arguments: dict[str, Any]) -> ToolCallRecord:
+    start = time.perf_counter()
+    try:
+        result, status = await tool.run(arguments), "ok"
+    except ToolRunError as exc:
+        result, status = f"Error: {exc}", "error"
+    return ToolCallRecord(
+        id=call_id,
+        name=tool.name,
+        arguments=arguments,
+        status=status,  # type: ignore[arg-type]
+        result=result,
+        duration_s=time.perf_counter() - start,
+    )
+
+
+def _as_tool_call(call: ParsedCall) -> ToolCall:
+    """The call as it goes into history: unparseable ones keep their raw text."""
+    if call.error is None and call.name is not None and call.arguments is not None:
+        return ToolCall(name=call.name, arguments=call.arguments)
+    return ToolCall(name=call.name or "?", arguments=call.raw)
+

@@ -1,0 +1,43 @@
+"""The root ``qwenchat`` command, its sub-command groups, and the entry point."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from qwenchat.cli import ask, config, models, tools
+from qwenchat.cli.common import EXIT_INTERRUPTED, err
+
+app = typer.Typer(
+    name="qwenchat",
+    help="Chat with, and build agents on, local Qwen2.5 models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command()(ask.ask)
+app.add_typer(config.app, name="config")
+app.add_typer(models.app, name="models")
+app.add_typer(tools.app, name="tools")
+
+
+def main() -> None:
+    """Console-script entry point: run the app and turn errors into one line and an exit code."""
+    import click
+
+    from qwenchat.errors import QwenchatError
+
+    try:
+        code = app(standalone_mode=False)
+    except QwenchatError as exc:
+        err(str(exc))
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:  # Ctrl-C outside a reply, e.g. while the model loads
+        err("interrupted")
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,112 @@
+"""``qwenchat ask``: one prompt, one answer, for shell pipelines."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from qwenchat.cli.common import EXIT_INTERRUPTED, err, load_tool_registry, settings_with, terminal_approver
+
+if TYPE_CHECKING:
+    from qwenchat.agent import Event
+
+
+def build_prompt(prompt: str, stdin_text: str) -> str:
+    """Join the argument prompt and piped input: the input first, fenced, then the instruction."""
+    if not stdin_text.strip():
+        return prompt
+    if not prompt:
+        return stdin_text
+    fence = "```"
+    while fence in stdin_text:
+        fence += "`"
+    return f"{fence}\n{stdin_text.rstrip()}\n{fence}\n\n{prompt}"
+
+
+def _progress(event: Event) -> None:
+    """Tool-call progress for a person watching stderr."""
+    from qwenchat.agent import Notice, ToolCallFinished, ToolCallStarted
+
+    if isinstance(event, ToolCallStarted):
+        err(f"→ {event.name} {json.dumps(event.arguments, ensure_ascii=False)}")
+    elif isinstance(event, ToolCallFinished):
+        record = event.record
+        result = record.result if len(record.result) <= 200 else record.result[:200] + "…"
+        err(f"← {record.name} [{record.status}, {record.duration_s:.2f} s] {result}")
+    elif isinstance(event, Notice):
+        err(event.text)
+
+
+def ask(
+    prompt: Annotated[Optional[list[str]], typer.Argument(help="The prompt; piped stdin is added as context.")] = None,
+    system: Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")] = None,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (0 = greedy).")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="Most tokens in each reply.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Sampling seed.")] = None,
+    gpu_layers: Annotated[Optional[str], typer.Option(help="auto, all, or a number of layers.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")] = None,
+    n_ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    use_tools: Annotated[bool, typer.Option("--tools", help="Let the model call every loaded tool.")] = False,
+    tool: Annotated[Optional[list[str]], typer.Option("--tool", help="Let the model call this tool (repeatable).")] = None,
+    tools_dir: Annotated[Optional[list[Path]], typer.Option("--tools-dir", help="Load tools from this dir too (repeatable).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve every tool call.")] = False,
+    allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Approve calls of this tool (repeatable).")] = None,
+    max_rounds: Annotated[int, typer.Option(help="Most model replies in one tool-calling turn.")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with text, usage, timings and tool calls.")] = False,
+) -> None:
+    """Answer one prompt and exit: `git diff | qwenchat ask "write a commit message"`."""
+    from qwenchat.agent import AgentOptions, ApprovalPolicy, TextDelta
+    from qwenchat.chat import Chat, load_engine
+    from qwenchat.errors import InputError
+
+    stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    text = build_prompt(" ".join(prompt or []).strip(), stdin_text)
+    if not text.strip():
+        raise InputError('empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"')
+    registry = None
+    if use_tools or tool:
+        registry = load_tool_registry(tools_dir)
+        if tool:
+            registry = registry.select(tool)
+    settings = settings_with(gpu_layers, threads, n_ctx)
+    overrides = {
+        k: v
+        for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
+        if v is not None
+    }
+    engine = load_engine(model, settings, warn=lambda msg: err(f"warning: {msg}"))
+    chat = Chat(
+        system=system,
+        settings=settings,
+        engine=engine,
+        tools=registry,
+        approval=ApprovalPolicy(yes=yes, allow=set(allow or ()), ask=terminal_approver()),
+        agent=AgentOptions(max_rounds=max_rounds),
+        **overrides,
+    )
+    stream = chat.stream(text)
+    signal.signal(signal.SIGINT, lambda *_: stream.cancel())
+    show_progress = sys.stderr.isatty()
+    for event in stream.events():
+        if isinstance(event, TextDelta):
+            if not as_json:
+                sys.stdout.write(event.text)
+                sys.stdout.flush()
+        elif show_progress:
+            _progress(event)
+    reply = stream.reply
+    assert reply is not None
+    if as_json:
+        fields = {"text", "model", "usage", "timings"} | ({"tool_calls", "rounds"} if registry else set())
+        print(json.dumps(reply.model_dump(include=fields), ensure_ascii=False))
+    elif not reply.text.endswith("\n"):
+        sys.stdout.write("\n")
+    if reply.finish_reason == "cancelled":
+        err("stopped")
+        raise typer.Exit(EXIT_INTERRUPTED)

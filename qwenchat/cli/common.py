@@ -1,0 +1,73 @@
+"""Helpers shared by the commands: error output, settings with flags applied, tool loading."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qwenchat.agent import Approval, Approver
+    from qwenchat.config import Settings
+    from qwenchat.tools import Tool, ToolRegistry
+
+EXIT_INTERRUPTED = 130
+
+
+def err(message: str) -> None:
+    """One line on stderr, prefixed with the program's name."""
+    print(f"qwenchat: {message}", file=sys.stderr)
+
+
+def settings_with(
+    gpu_layers: str | None = None, threads: int | None = None, n_ctx: int | None = None
+) -> Settings:
+    """The config file's settings with the command-line engine flags applied."""
+    from qwenchat.config import load_settings, parse_gpu_layers
+    from qwenchat.errors import InputError
+
+    settings = load_settings()
+    updates: dict[str, object] = {}
+    if gpu_layers is not None:
+        try:
+            updates["gpu_layers"] = parse_gpu_layers(gpu_layers)
+        except ValueError as exc:
+            raise InputError(f"--gpu-layers: {exc}") from None
+    if threads is not None:
+        updates["threads"] = threads
+    if n_ctx is not None:
+        updates["n_ctx"] = n_ctx
+    engine = settings.engine.model_copy(update=updates)
+    return settings.model_copy(update={"engine": engine})
+
+
+def load_tool_registry(tools_dirs: list[Path] | None) -> ToolRegistry:
+    """Built-in tools, the user's tools dir and ``--tools-dir`` dirs; problems become warnings."""
+    from qwenchat.errors import InputError
+    from qwenchat.tools import default_tool_dirs, load_tools
+
+    for directory in tools_dirs or []:
+        if not directory.is_dir():
+            raise InputError(f"--tools-dir {directory}: not a directory")
+    loaded = load_tools([*default_tool_dirs(), *(tools_dirs or [])])
+    for problem in loaded.problems:
+        err(f"warning: {problem}")
+    return loaded.registry
+
+
+def terminal_approver() -> Approver | None:
+    """Ask on the controlling terminal (even when stdin is a pipe); None without one."""
+    try:
+        tty = open("/dev/tty", "r+", encoding="utf-8")  # noqa: SIM115 - lives as long as the command
+    except OSError:
+        return None
+
+    def ask(tool: Tool, arguments: dict[str, Any]) -> Approval:
+        shown = json.dumps(arguments, ensure_ascii=False)
+        tty.write(f"qwenchat: run {tool.name} {shown}? [y]es, [a]lways, [N]o: ")
+        tty.flush()
+        answer = tty.readline().strip().lower()
+        return "always" if answer in ("a", "always") else "once" if answer in ("y", "yes") else "deny"
+
+    return ask

@@ -1,0 +1,29 @@
+"""``qwenchat config``: where the config file is and what is in effect."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from qwenchat.cli.common import settings_with
+
+app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
+
+
+@app.command("path")
+def path() -> None:
+    """Print the config file's path."""
+    from qwenchat.config import config_path
+
+    print(config_path())
+
+
+@app.command("show")
+def show() -> None:
+    """Print the effective configuration (file, environment and defaults) as JSON."""
+    from qwenchat.config import config_path
+
+    settings = settings_with()
+    print(f"# {config_path()}")
+    print(json.dumps(settings.model_dump(mode="json"), indent=2))

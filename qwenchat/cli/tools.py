@@ -1,0 +1,66 @@
+"""``qwenchat tools``: list, inspect and run tools without a model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from qwenchat.cli.common import load_tool_registry, terminal_approver
+
+app = typer.Typer(help="Tools the model can call.", no_args_is_help=True)
+
+ToolsDir = Annotated[Optional[list[Path]], typer.Option("--tools-dir", help="Load tools from this dir too (repeatable).")]
+
+
+@app.command("list")
+def list_(tools_dir: ToolsDir = None) -> None:
+    """Show every loaded tool: name, whether it is safe, what it does, where it comes from."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "safe", "description", "source", box=None)
+    for tool in load_tool_registry(tools_dir):
+        summary = tool.description.split("\n", 1)[0]
+        table.add_row(tool.name, "yes" if tool.safe else "no", summary, tool.source)
+    Console().print(table)
+
+
+@app.command("show")
+def show(name: str, tools_dir: ToolsDir = None) -> None:
+    """Print a tool's JSON schema, as the model sees it."""
+    tool = load_tool_registry(tools_dir).select([name]).get(name)
+    assert tool is not None
+    print(json.dumps(tool.spec(), indent=2, ensure_ascii=False))
+
+
+@app.command("run")
+def run(
+    name: str,
+    arguments: Annotated[str, typer.Argument(help="The arguments as a JSON object.")] = "{}",
+    tools_dir: ToolsDir = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve the call.")] = False,
+) -> None:
+    """Run one tool as a model's call would: validated, approved, with its timeout."""
+    from qwenchat.agent import ApprovalPolicy, run_tool
+    from qwenchat.errors import InputError, QwenchatError
+    from qwenchat.tools import ToolArgumentError
+
+    tool = load_tool_registry(tools_dir).select([name]).get(name)
+    assert tool is not None
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"arguments are not valid JSON ({exc}); e.g. '{{\"x\": 1}}'") from None
+    try:
+        validated = tool.validate(parsed)
+    except ToolArgumentError as exc:
+        raise InputError(str(exc)) from None
+    if not ApprovalPolicy(yes=yes, ask=terminal_approver()).approves(tool, validated):
+        raise InputError(f"{name} is not marked safe: approve it with --yes")
+    record = run_tool(tool, validated)
+    if record.status != "ok":
+        raise QwenchatError(record.result)
+    print(record.result)

@@ -1,0 +1,273 @@
+"""The agent loop over a scripted engine: calls, results, errors, approval, repeats, limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+import pytest
+
+from qwenchat.agent import (
+    AgentOptions,
+    ApprovalPolicy,
+    Notice,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    Turn,
+)
+from qwenchat.chatml import AssistantMessage, Message, ToolCall, ToolMessage, UserMessage
+from qwenchat.config import Sampling
+from qwenchat.tools import ToolRegistry, tool, tool_from_function
+from tests.fakes import ScriptedEngine
+
+RUNS: list[str] = []
+
+
+def multiply(a: int, b: int) -> int:
+    """Multiply two integers exactly.
+
+    Args:
+        a: the first factor
+        b: the second factor
+    """
+    RUNS.append(f"multiply({a},{b})")
+    return a * b
+
+
+@tool(safe=True)
+def lookup_order(order_id: str) -> dict[str, str]:
+    """Look up an order's status.
+
+    Args:
+        order_id: the order number, e.g. A-17
+    """
+    RUNS.append(f"lookup_order({order_id})")
+    return {"order_id": order_id, "status": "shipped"}
+
+
+@tool(safe=True)
+def explode(reason: str) -> str:
+    """Always fails.
+
+    Args:
+        reason: why
+    """
+    raise RuntimeError(f"boom: {reason}")
+
+
+def call(name: str, **arguments: object) -> str:
+    return f'<tool_call>\n{json.dumps({"name": name, "arguments": arguments})}\n</tool_call>'
+
+
+def registry() -> ToolRegistry:
+    tools = ToolRegistry()
+    for func in (multiply, lookup_order, explode):
+        tools.add(tool_from_function(func))
+    return tools
+
+
+def run_turn(
+    replies: list[str],
+    *,
+    policy: ApprovalPolicy | None = None,
+    options: AgentOptions | None = None,
+    history: list[Message] | None = None,
+) -> tuple[Turn, list[object], ScriptedEngine]:
+    RUNS.clear()
+    engine = ScriptedEngine(replies)
+    messages = history if history is not None else [UserMessage(content="question")]
+    turn = Turn(
+        engine,
+        messages,
+        Sampling(),
+        tools=registry(),
+        policy=policy or ApprovalPolicy(yes=True),
+        options=options,
+    )
+    events = list(turn)
+    return turn, events, engine
+
+
+def text_of(events: list[object]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def records(events: list[object]):
+    return [e.record for e in events if isinstance(e, ToolCallFinished)]
+
+
+def test_a_call_then_an_answer() -> None:
+    turn, events, engine = run_turn([call("multiply", a=123456789, b=987654321), "It is 121932631112635269."])
+    assert RUNS == ["multiply(123456789,987654321)"]
+    assert text_of(events) == "It is 121932631112635269."
+    assert turn.messages[1:] == [
+        AssistantMessage(tool_calls=[ToolCall(name="multiply", arguments={"a": 123456789, "b": 987654321})]),
+        ToolMessage(content="121932631112635269", name="multiply", tool_call_id="call_1"),
+        AssistantMessage(content="It is 121932631112635269."),
+    ]
+    # The second prompt carries the tools block and the result as a <tool_response>.
+    assert "<tools>" in engine.prompts[1]
+    assert "<|im_start|>user\n<tool_response>\n121932631112635269\n</tool_response><|im_end|>" in engine.prompts[1]
+    assert turn.result is not None and turn.result.rounds == 2
+    assert [r.status for r in turn.result.tool_calls] == ["ok"]
+
+
+def test_started_event_precedes_the_result() -> None:
+    _, events, _ = run_turn([call("lookup_order", order_id="A-1"), "Shipped."])
+    kinds = [type(e).__name__ for e in events if not isinstance(e, TextDelta)]
+    assert kinds == ["ToolCallStarted", "ToolCallFinished"]
+    started = next(e for e in events if isinstance(e, ToolCallStarted))
+    assert started.arguments == {"order_id": "A-1"}
+
+
+def test_text_before_the_call_is_shown_and_kept() -> None:
+    turn, events, _ = run_turn(["Let me check. " + call("lookup_order", order_id="A-1"), "Shipped."])
+    assert text_of(events) == "Let me check. Shipped."
+    assert turn.messages[1] == AssistantMessage(
+        content="Let me check.", tool_calls=[ToolCall(name="lookup_order", arguments={"order_id": "A-1"})]
+    )
+
+
+def test_parallel_calls_all_run_and_answer_in_order() -> None:
+    turn, events, _ = run_turn([call("multiply", a=2, b=3) + "\n" + call("multiply", a=4, b=5), "6 and 20"])
+    assert sorted(RUNS) == ["multiply(2,3)", "multiply(4,5)"]
+    assert [m.content for m in turn.messages if isinstance(m, ToolMessage)] == ["6", "20"]
+
+
+def test_bare_json_call_is_run() -> None:
+    bare = '{"name": "lookup_order", "arguments": {"order_id": "B-2"}}'
+    _, events, _ = run_turn([bare, "Order B-2 has shipped."])
+    assert RUNS == ["lookup_order(B-2)"]
+    assert text_of(events) == "Order B-2 has shipped."
+
+
+def test_bare_json_fallback_can_be_switched_off() -> None:
+    bare = '{"name": "lookup_order", "arguments": {"order_id": "B-2"}}'
+    _, events, _ = run_turn([bare], options=AgentOptions(bare_json=False))
+    assert RUNS == [] and text_of(events) == bare
+
+
+def test_tool_error_goes_back_to_the_model() -> None:
+    turn, events, _ = run_turn([call("explode", reason="x"), "Sorry, it failed."])
+    (record,) = records(events)
+    assert record.status == "error" and record.result == "Error: RuntimeError: boom: x"
+    assert text_of(events) == "Sorry, it failed."
+    assert turn.result is not None and turn.result.finish_reason == "stop"
+
+
+def test_invalid_arguments_let_the_model_retry() -> None:
+    turn, events, engine = run_turn(
+        [call("multiply", a="many", b=2), call("multiply", a=3, b=2), "6"]
+    )
+    first, second = records(events)
+    assert first.status == "invalid" and first.result.startswith("Error: invalid arguments for multiply")
+    assert second.status == "ok" and second.result == "6"
+    assert RUNS == ["multiply(3,2)"]
+
+
+def test_unknown_tool_lists_the_available_ones() -> None:
+    _, events, _ = run_turn([call("weather", city="Paris"), "I cannot."])
+    (record,) = records(events)
+    assert record.status == "unknown"
+    assert record.result == "Error: there is no tool named 'weather'. Available tools: multiply, lookup_order, explode."
+
+
+def test_garbage_block_becomes_an_error_result() -> None:
+    _, events, _ = run_turn(["<tool_call>this is not json</tool_call>", "ok"])
+    (record,) = records(events)
+    assert record.status == "invalid" and record.result.startswith("Error: ")
+
+
+def test_unsafe_tool_is_refused_without_approval() -> None:
+    turn, events, _ = run_turn([call("multiply", a=2, b=2), "I was not allowed."], policy=ApprovalPolicy())
+    (record,) = records(events)
+    assert record.status == "denied" and RUNS == []
+    assert "did not approve" in record.result
+
+
+def test_safe_tool_runs_without_approval() -> None:
+    _, events, _ = run_turn([call("lookup_order", order_id="C"), "ok"], policy=ApprovalPolicy())
+    assert [r.status for r in records(events)] == ["ok"]
+
+
+def test_allow_list_approves_by_name() -> None:
+    _, events, _ = run_turn([call("multiply", a=2, b=2), "4"], policy=ApprovalPolicy(allow={"multiply"}))
+    assert [r.status for r in records(events)] == ["ok"]
+
+
+@pytest.mark.parametrize(("answer", "runs"), [("once", 2), ("always", 2), ("deny", 0)])
+def test_approver_answers(answer: Literal["once", "always", "deny"], runs: int) -> None:
+    asked: list[str] = []
+
+    def ask(tool, arguments):  # type: ignore[no-untyped-def]
+        asked.append(tool.name)
+        return answer
+
+    policy = ApprovalPolicy(ask=ask)
+    run_turn([call("multiply", a=1, b=2), call("multiply", a=3, b=4), "done"], policy=policy)
+    assert len(RUNS) == runs
+    assert len(asked) == (1 if answer == "always" else 2)
+
+
+def test_identical_repeat_is_not_run_and_tool_calls_are_banned_next() -> None:
+    again = call("lookup_order", order_id="A-17")
+    turn, events, engine = run_turn([again, again, "Order A-17 has shipped."])
+    assert RUNS == ["lookup_order(A-17)"]
+    first, repeat = records(events)
+    assert repeat.status == "repeated"
+    assert repeat.result.startswith('{"order_id": "A-17", "status": "shipped"}')
+    assert "Do not call it again" in repeat.result
+    assert engine.banned == [(), (), ("<tool_call>",)]
+    assert text_of(events) == "Order A-17 has shipped."
+    assert turn.result is not None and turn.result.rounds == 3
+
+
+def test_a_second_repeat_ends_the_turn_with_the_result() -> None:
+    again = call("lookup_order", order_id="A-17")
+    bare = '{"name": "lookup_order", "arguments": {"order_id": "A-17"}}'
+    turn, events, engine = run_turn([again, again, bare, "never used"])
+    assert RUNS == ["lookup_order(A-17)"]
+    assert [r.status for r in records(events)] == ["ok", "repeated", "repeated"]
+    answer = '{"order_id": "A-17", "status": "shipped"}'
+    assert [e.text for e in events if isinstance(e, Notice)] == [
+        "the model kept repeating its lookup_order call instead of answering; its result:"
+    ]
+    assert text_of(events) == answer
+    assert turn.messages[-1] == AssistantMessage(content=answer)
+    assert turn.result is not None and turn.result.rounds == 3 and turn.result.text == answer
+    assert len(engine.replies) == 1
+
+
+def test_repeat_guard_can_be_switched_off() -> None:
+    again = call("lookup_order", order_id="A-17")
+    run_turn([again, again, "done"], options=AgentOptions(repeat_guard=False))
+    assert RUNS == ["lookup_order(A-17)", "lookup_order(A-17)"]
+
+
+def test_round_limit_stops_with_a_notice() -> None:
+    replies = [call("multiply", a=i, b=i) for i in range(3)]
+    turn, events, _ = run_turn(replies, options=AgentOptions(max_rounds=3))
+    notices = [e.text for e in events if isinstance(e, Notice)]
+    assert notices == ["stopped after 3 rounds of tool calls without a final answer"]
+    assert len(RUNS) == 3 and turn.result is not None and turn.result.rounds == 3
+
+
+def test_without_tools_tool_markup_is_plain_text() -> None:
+    engine = ScriptedEngine([call("multiply", a=1, b=2)])
+    turn = Turn(engine, [UserMessage(content="q")], Sampling())
+    events = list(turn)
+    assert "<tools>" not in engine.prompts[0]
+    assert turn.result is not None and turn.result.tool_calls == []
+    assert text_of(events) == call("multiply", a=1, b=2)
+    assert turn.messages[-1] == AssistantMessage(content=call("multiply", a=1, b=2))
+
+
+def test_cancel_stops_after_the_current_reply() -> None:
+    RUNS.clear()
+    engine = ScriptedEngine([call("multiply", a=5, b=5), "never"])
+    turn = Turn(engine, [UserMessage(content="q")], Sampling(), tools=registry(), policy=ApprovalPolicy(yes=True))
+    for event in turn:
+        turn.cancel()
+    assert turn.result is not None and turn.result.finish_reason == "cancelled"
+    assert RUNS == [] and len(engine.prompts) == 1
