@@ -227,10 +227,18 @@ def _join_parts(
         with os.fdopen(fd, "wb") as out:
             digest, written = _copy_parts(spec, parts, out, progress)
         _check_digest(spec, written, digest)
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes it 0600
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _new_file_mode() -> int:
+    """The mode a newly created file gets: 0644 minus the process umask."""
+    umask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(umask)
+    return 0o644 & ~umask
 
 
 def _copy_parts(

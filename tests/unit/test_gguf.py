@@ -1,94 +1,28 @@
-"""Tests for qwenchat.gguf: synthetic GGUF files, plus the real test model when present."""
+"""Tests for qwenchat.gguf: synthetic GGUF files, plus the real test model."""
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from qwenchat.errors import ModelError
 from qwenchat.gguf import LargeArray, read_metadata
-
-U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
-_FORMATS = {
-    U8: "B", I8: "b", U16: "H", I16: "h", U32: "I", I32: "i", F32: "f",
-    BOOL: "?", U64: "Q", I64: "q", F64: "d",
-}  # fmt: skip
-GGML_F32, GGML_Q8_0 = 0, 8
-
-TEMPLATE = "{%- for m in messages %}<|im_start|>{{ m.content }}<tool_call>{%- endfor %}"
-
-KV = tuple[str, int, Any]  # key, GGUF type, value (arrays: (item type, items))
-Tensor = tuple[str, list[int], int, bytes]  # name, dims, ggml type, data
-
-
-def _encode(vtype: int, value: Any, endian: str) -> bytes:
-    if vtype == STRING:
-        raw = str(value).encode()
-        return struct.pack(endian + "Q", len(raw)) + raw
-    if vtype == ARRAY:
-        item_type, items = value
-        body = b"".join(_encode(item_type, item, endian) for item in items)
-        return struct.pack(endian + "IQ", item_type, len(items)) + body
-    return struct.pack(endian + _FORMATS[vtype], value)
-
-
-def gguf_bytes(
-    kv: list[KV],
-    tensors: list[Tensor] = (),  # type: ignore[assignment]
-    *,
-    version: int = 3,
-    alignment: int = 32,
-    endian: str = "<",
-) -> bytes:
-    """A GGUF file: header, key/values, tensor infos, then each tensor's data, aligned."""
-    head = b"GGUF" + struct.pack(endian + "IQQ", version, len(tensors), len(kv))
-    for key, vtype, value in kv:
-        head += _encode(STRING, key, endian) + struct.pack(endian + "I", vtype)
-        head += _encode(vtype, value, endian)
-    data, infos = b"", b""
-    for name, dims, ggml_type, blob in tensors:
-        data += b"\0" * (-len(data) % alignment)
-        infos += _encode(STRING, name, endian) + struct.pack(endian + "I", len(dims))
-        infos += struct.pack(endian + f"{len(dims)}Q", *dims)
-        infos += struct.pack(endian + "IQ", ggml_type, len(data))
-        data += blob
-    head += infos
-    return head + b"\0" * (-len(head) % alignment) + data
-
-
-def model_kv(arch: str = "qwen2", ftype: int = 15) -> list[KV]:
-    """Key/values like a real Qwen2.5 GGUF's, with a large vocabulary array."""
-    return [
-        ("general.architecture", STRING, arch),
-        ("general.name", STRING, "Tiny Test"),
-        ("general.size_label", STRING, "0.5B"),
-        (f"{arch}.context_length", U32, 32768),
-        (f"{arch}.block_count", U32, 24),
-        (f"{arch}.rope.freq_base", F32, 1000000.0),
-        ("general.file_type", U32, ftype),
-        ("tokenizer.ggml.add_bos_token", BOOL, False),
-        ("tokenizer.ggml.eos_token_id", I32, -5),
-        ("general.big", U64, 2**40),
-        ("general.signed", I64, -(2**40)),
-        ("general.double", F64, 0.25),
-        ("general.tags", ARRAY, (STRING, ["a", "bc"])),
-        ("general.small", ARRAY, (U8, [1, 2, 3])),
-        ("tokenizer.ggml.tokens", ARRAY, (STRING, [f"tok{i}" for i in range(100)])),
-        ("tokenizer.ggml.token_type", ARRAY, (I32, list(range(1000)))),
-        ("nested", ARRAY, (ARRAY, [(U8, [i]) for i in range(70)])),
-        ("tokenizer.chat_template", STRING, TEMPLATE),
-    ]
-
-
-def f32_tensors() -> list[Tensor]:
-    return [
-        ("a.weight", [2, 3], GGML_F32, struct.pack("<6f", *range(6))),
-        ("b.weight", [5], GGML_F32, struct.pack("<5f", *range(5))),
-    ]
+from tests.gguf_builder import (
+    ARRAY,
+    GGML_Q8_0,
+    I32,
+    KV,
+    STRING,
+    TEMPLATE,
+    U8,
+    U16,
+    U32,
+    f32_tensors,
+    gguf_bytes,
+    model_kv,
+)
 
 
 def write(tmp_path: Path, data: bytes, name: str = "m.gguf") -> Path:
@@ -259,28 +193,12 @@ def test_unreadable_path(tmp_path: Path) -> None:
     assert "cannot read" in model_error(tmp_path)
 
 
-def _real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real 0.5B test model: $QWENCHAT_TEST_MODEL, /tmp/qwen05.gguf or the installed extra."""
-    for candidate in (os.environ.get("QWENCHAT_TEST_MODEL"), "/tmp/qwen05.gguf"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    from qwenchat.models import TEST_MODEL, assemble, is_installed
-
-    if not is_installed(TEST_MODEL):
-        pytest.skip("the bundled test model is not installed")
-    return assemble(TEST_MODEL, tmp_path_factory.mktemp("models"))
-
-
-@pytest.fixture(scope="module")
-def real_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _real_model(tmp_path_factory)
-
-
-def test_real_test_model(real_model: Path) -> None:
-    info = read_metadata(real_model)
+@pytest.mark.model
+def test_real_test_model(test_model_path: Path) -> None:
+    info = read_metadata(test_model_path)
     assert info.architecture == "qwen2"
     assert info.context_length == 32768
     assert info.file_type == "Q4_K_M"
     assert info.block_count == 24
     assert info.chat_template is not None and "<tool_call>" in info.chat_template
-    assert info.required_size == real_model.stat().st_size
+    assert info.required_size == test_model_path.stat().st_size

