@@ -215,7 +215,9 @@ class Turn:
                 break
             steered = steered or bool(repeats)
         else:
-            yield Notice(f"stopped after {self.options.max_rounds} rounds of tool calls without a final answer")
+            yield Notice(
+                f"stopped after {self.options.max_rounds} rounds of tool calls without a final answer"
+            )
         last = completions[-1]
         self.result = TurnResult(
             text=text,
@@ -229,7 +231,9 @@ class Turn:
     def _answer_from(self, repeat: ToolCallRecord) -> Iterator[Event]:
         """The model repeated a call even after being steered: answer with the result it has."""
         result = self.past_results[_call_key(repeat.name, repeat.arguments)]
-        yield Notice(f"the model kept repeating its {repeat.name} call instead of answering; its result:")
+        yield Notice(
+            f"the model kept repeating its {repeat.name} call instead of answering; its result:"
+        )
         yield TextDelta(result)
         self.messages.append(AssistantMessage(content=result))
         return result
@@ -259,7 +263,9 @@ class Turn:
         return "".join(visible).strip(), calls, completion
 
     @staticmethod
-    def _route(event: TextEvent | CallEvent, visible: list[str], calls: list[ParsedCall]) -> Iterator[Event]:
+    def _route(
+        event: TextEvent | CallEvent, visible: list[str], calls: list[ParsedCall]
+    ) -> Iterator[Event]:
         if isinstance(event, TextEvent):
             visible.append(event.text)
             yield TextDelta(event.text)
@@ -283,7 +289,10 @@ class Turn:
         if self._cancelled:  # stopped while the calls were being announced
             for call_id, tool, arguments in runnable:
                 outcomes[call_id] = ToolCallRecord(
-                    id=call_id, name=tool.name, arguments=arguments, status="skipped",
+                    id=call_id,
+                    name=tool.name,
+                    arguments=arguments,
+                    status="skipped",
                     result="Error: not run: the user stopped the reply.",
                 )
             runnable = []
@@ -293,7 +302,9 @@ class Turn:
                 self.past_results[_call_key(record.name, record.arguments)] = record.result
         records = [outcomes[call_id] for call_id in ids]
         for record in records:
-            self.messages.append(ToolMessage(content=record.result, name=record.name, tool_call_id=record.id))
+            self.messages.append(
+                ToolMessage(content=record.result, name=record.name, tool_call_id=record.id)
+            )
             yield ToolCallFinished(record)
         return records
 
@@ -301,20 +312,26 @@ class Turn:
         self._next_id += 1
         return f"call_{self._next_id}"
 
-    def _prepare(self, call_id: str, call: ParsedCall) -> ToolCallRecord | tuple[Tool, dict[str, Any]]:
+    def _prepare(
+        self, call_id: str, call: ParsedCall
+    ) -> ToolCallRecord | tuple[Tool, dict[str, Any]]:
         """Validate and approve one call; a record means it will not run."""
         assert self.tools is not None
         name = call.name or "?"
 
         def refused(status: CallStatus, message: str) -> ToolCallRecord:
-            return ToolCallRecord(id=call_id, name=name, arguments=call.arguments, status=status, result=message)
+            return ToolCallRecord(
+                id=call_id, name=name, arguments=call.arguments, status=status, result=message
+            )
 
         if call.error is not None:
             return refused("invalid", f"Error: {call.error}")
         tool = self.tools.get(name)
         if tool is None:
             available = ", ".join(self.tools.names())
-            return refused("unknown", f"Error: there is no tool named {name!r}. Available tools: {available}.")
+            return refused(
+                "unknown", f"Error: there is no tool named {name!r}. Available tools: {available}."
+            )
         try:
             arguments = tool.validate(call.arguments)
         except ToolArgumentError as exc:
@@ -330,7 +347,9 @@ class Turn:
                 "this was its result. Do not call it again: answer the user's question now, using it.)",
             )
         if self._cancelled or not self.policy.approves(tool, arguments):
-            return refused("denied", f"Error: the user did not approve this call to {name}; do not retry it.")
+            return refused(
+                "denied", f"Error: the user did not approve this call to {name}; do not retry it."
+            )
         return tool, arguments
 
     def _run_all(self, runnable: list[tuple[str, Tool, dict[str, Any]]]) -> list[ToolCallRecord]:
@@ -370,4 +389,3 @@ def _as_tool_call(call: ParsedCall) -> ToolCall:
     if call.error is None and call.name is not None and call.arguments is not None:
         return ToolCall(name=call.name, arguments=call.arguments)
     return ToolCall(name=call.name or "?", arguments=call.raw)
-

@@ -84,7 +84,9 @@ def load_engine(
     )
     arch = engine.gguf.architecture
     if arch != "qwen2":
-        warn(f"{path.name} is a '{arch}' model, not Qwen2.5 (qwen2): replies and tool calls may be off")
+        warn(
+            f"{path.name} is a '{arch}' model, not Qwen2.5 (qwen2): replies and tool calls may be off"
+        )
     return engine
 
 

@@ -121,7 +121,9 @@ class ToolCallParser:
         self._reset()
 
     def _reset(self) -> None:
-        self._state: Literal["text", "block", "bare", "drop"] = "bare" if self._bare_json else "text"
+        self._state: Literal["text", "block", "bare", "drop"] = (
+            "bare" if self._bare_json else "text"
+        )
         self._held = ""  # a possible partial tag, or whitespace after a call
         self._after_call = False
         self._block: list[str] = []
@@ -385,7 +387,7 @@ def _load(text: str) -> Any:
         pass
     try:
         return json_repair.loads(text, skip_json_loads=True)
-    except Exception:  # noqa: BLE001 -- a heuristic third-party parser must not crash a reply
+    except Exception:
         return ""
 
 

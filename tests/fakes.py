@@ -23,7 +23,9 @@ class ScriptedEngine:
     def count_tokens(self, prompt: list[Segment]) -> int:
         return sum(len(seg.text) for seg in prompt)
 
-    def generate(self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()) -> Generation:
+    def generate(
+        self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()
+    ) -> Generation:
         self.banned.append(tuple(banned))
         return Generation(lambda gen: self._produce(gen, prompt, sampling))
 

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from qwenchat.cli.common import EXIT_INTERRUPTED, err, load_tool_registry, settings_with, terminal_approver
+from qwenchat.cli.common import (
+    EXIT_INTERRUPTED,
+    err,
+    load_tool_registry,
+    settings_with,
+    terminal_approver,
+)
 
 if TYPE_CHECKING:
     from qwenchat.agent import Event
@@ -43,22 +49,48 @@ def _progress(event: Event) -> None:
 
 
 def ask(
-    prompt: Annotated[Optional[list[str]], typer.Argument(help="The prompt; piped stdin is added as context.")] = None,
+    prompt: Annotated[
+        Optional[list[str]], typer.Argument(help="The prompt; piped stdin is added as context.")
+    ] = None,
     system: Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")] = None,
-    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature (0 = greedy).")] = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")
+    ] = None,
+    temperature: Annotated[
+        Optional[float], typer.Option(help="Sampling temperature (0 = greedy).")
+    ] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Most tokens in each reply.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Sampling seed.")] = None,
-    gpu_layers: Annotated[Optional[str], typer.Option(help="auto, all, or a number of layers.")] = None,
+    gpu_layers: Annotated[
+        Optional[str], typer.Option(help="auto, all, or a number of layers.")
+    ] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")] = None,
     n_ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
-    use_tools: Annotated[bool, typer.Option("--tools", help="Let the model call every loaded tool.")] = False,
-    tool: Annotated[Optional[list[str]], typer.Option("--tool", help="Let the model call this tool (repeatable).")] = None,
-    tools_dir: Annotated[Optional[list[Path]], typer.Option("--tools-dir", help="Load tools from this dir too (repeatable).")] = None,
+    use_tools: Annotated[
+        bool, typer.Option("--tools", help="Let the model call every loaded tool.")
+    ] = False,
+    tool: Annotated[
+        Optional[list[str]],
+        typer.Option("--tool", help="Let the model call this tool (repeatable)."),
+    ] = None,
+    tools_dir: Annotated[
+        Optional[list[Path]],
+        typer.Option("--tools-dir", help="Load tools from this dir too (repeatable)."),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve every tool call.")] = False,
-    allow: Annotated[Optional[list[str]], typer.Option("--allow", help="Approve calls of this tool (repeatable).")] = None,
-    max_rounds: Annotated[int, typer.Option(help="Most model replies in one tool-calling turn.")] = 8,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with text, usage, timings and tool calls.")] = False,
+    allow: Annotated[
+        Optional[list[str]],
+        typer.Option("--allow", help="Approve calls of this tool (repeatable)."),
+    ] = None,
+    max_rounds: Annotated[
+        int, typer.Option(help="Most model replies in one tool-calling turn.")
+    ] = 8,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print one JSON object with text, usage, timings and tool calls."
+        ),
+    ] = False,
 ) -> None:
     """Answer one prompt and exit: `git diff | qwenchat ask "write a commit message"`."""
     from qwenchat.agent import AgentOptions, ApprovalPolicy, TextDelta
@@ -68,7 +100,9 @@ def ask(
     stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     text = build_prompt(" ".join(prompt or []).strip(), stdin_text)
     if not text.strip():
-        raise InputError('empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"')
+        raise InputError(
+            'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
+        )
     registry = None
     if use_tools or tool:
         registry = load_tool_registry(tools_dir)
@@ -103,7 +137,9 @@ def ask(
     reply = stream.reply
     assert reply is not None
     if as_json:
-        fields = {"text", "model", "usage", "timings"} | ({"tool_calls", "rounds"} if registry else set())
+        fields = {"text", "model", "usage", "timings"} | (
+            {"tool_calls", "rounds"} if registry else set()
+        )
         print(json.dumps(reply.model_dump(include=fields), ensure_ascii=False))
     elif not reply.text.endswith("\n"):
         sys.stdout.write("\n")

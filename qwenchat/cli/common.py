@@ -68,6 +68,8 @@ def terminal_approver() -> Approver | None:
         tty.write(f"qwenchat: run {tool.name} {shown}? [y]es, [a]lways, [N]o: ")
         tty.flush()
         answer = tty.readline().strip().lower()
-        return "always" if answer in ("a", "always") else "once" if answer in ("y", "yes") else "deny"
+        return (
+            "always" if answer in ("a", "always") else "once" if answer in ("y", "yes") else "deny"
+        )
 
     return ask

@@ -20,7 +20,9 @@ def list_() -> None:
     models_dir = settings_with().resolved_models_dir()
     found = list_models(models_dir)
     if not found:
-        err(f"no models in {models_dir}; run: pip install 'qwenchat[test-model]' or copy a .gguf file there")
+        err(
+            f"no models in {models_dir}; run: pip install 'qwenchat[test-model]' or copy a .gguf file there"
+        )
         return
     table = Table("name", "size", "quant", "arch", "context", box=None)
     for info in found:
@@ -28,5 +30,11 @@ def list_() -> None:
             table.add_row(info.name, "", "", "", f"[red]{info.error}[/red]")
             continue
         size = f"{info.size_bytes / 2**20:,.0f} MiB"
-        table.add_row(info.name, size, info.quant or "?", info.architecture or "?", str(info.context_length or "?"))
+        table.add_row(
+            info.name,
+            size,
+            info.quant or "?",
+            info.architecture or "?",
+            str(info.context_length or "?"),
+        )
     Console().print(table)

@@ -12,7 +12,10 @@ from qwenchat.cli.common import load_tool_registry, terminal_approver
 
 app = typer.Typer(help="Tools the model can call.", no_args_is_help=True)
 
-ToolsDir = Annotated[Optional[list[Path]], typer.Option("--tools-dir", help="Load tools from this dir too (repeatable).")]
+ToolsDir = Annotated[
+    Optional[list[Path]],
+    typer.Option("--tools-dir", help="Load tools from this dir too (repeatable)."),
+]
 
 
 @app.command("list")

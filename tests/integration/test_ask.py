@@ -58,7 +58,9 @@ def test_piped_stdin_is_context_for_the_prompt(model_env: dict[str, str]) -> Non
 
 
 def test_system_prompt_flag(model_env: dict[str, str]) -> None:
-    result = ask("--system", "You only ever reply with the single word BANANA.", "Hi there!", env=model_env)
+    result = ask(
+        "--system", "You only ever reply with the single word BANANA.", "Hi there!", env=model_env
+    )
     assert result.returncode == 0, result.stderr
     assert "BANANA" in result.stdout.upper()
 
@@ -68,7 +70,9 @@ def test_model_by_name_from_the_models_dir(model_env: dict[str, str]) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def test_truncated_gguf_is_rejected(model_env: dict[str, str], test_model_path: Path, tmp_path: Path) -> None:
+def test_truncated_gguf_is_rejected(
+    model_env: dict[str, str], test_model_path: Path, tmp_path: Path
+) -> None:
     cut = tmp_path / "cut.gguf"
     with test_model_path.open("rb") as src:
         cut.write_bytes(src.read(4 << 20))
@@ -80,7 +84,15 @@ def test_truncated_gguf_is_rejected(model_env: dict[str, str], test_model_path: 
 
 def test_sigint_stops_the_reply_cleanly(model_env: dict[str, str]) -> None:
     proc = subprocess.Popen(
-        [*QWENCHAT, "ask", "--temperature", "0", "--max-tokens", "2000", "Count from 1 to 1000, one number per line."],
+        [
+            *QWENCHAT,
+            "ask",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "2000",
+            "Count from 1 to 1000, one number per line.",
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -57,7 +57,7 @@ def explode(reason: str) -> str:
 
 
 def call(name: str, **arguments: object) -> str:
-    return f'<tool_call>\n{json.dumps({"name": name, "arguments": arguments})}\n</tool_call>'
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
 
 def registry() -> ToolRegistry:
@@ -98,17 +98,24 @@ def records(events: list[object]):
 
 
 def test_a_call_then_an_answer() -> None:
-    turn, events, engine = run_turn([call("multiply", a=123456789, b=987654321), "It is 121932631112635269."])
+    turn, events, engine = run_turn(
+        [call("multiply", a=123456789, b=987654321), "It is 121932631112635269."]
+    )
     assert RUNS == ["multiply(123456789,987654321)"]
     assert text_of(events) == "It is 121932631112635269."
     assert turn.messages[1:] == [
-        AssistantMessage(tool_calls=[ToolCall(name="multiply", arguments={"a": 123456789, "b": 987654321})]),
+        AssistantMessage(
+            tool_calls=[ToolCall(name="multiply", arguments={"a": 123456789, "b": 987654321})]
+        ),
         ToolMessage(content="121932631112635269", name="multiply", tool_call_id="call_1"),
         AssistantMessage(content="It is 121932631112635269."),
     ]
     # The second prompt carries the tools block and the result as a <tool_response>.
     assert "<tools>" in engine.prompts[1]
-    assert "<|im_start|>user\n<tool_response>\n121932631112635269\n</tool_response><|im_end|>" in engine.prompts[1]
+    assert (
+        "<|im_start|>user\n<tool_response>\n121932631112635269\n</tool_response><|im_end|>"
+        in engine.prompts[1]
+    )
     assert turn.result is not None and turn.result.rounds == 2
     assert [r.status for r in turn.result.tool_calls] == ["ok"]
 
@@ -122,15 +129,20 @@ def test_started_event_precedes_the_result() -> None:
 
 
 def test_text_before_the_call_is_shown_and_kept() -> None:
-    turn, events, _ = run_turn(["Let me check. " + call("lookup_order", order_id="A-1"), "Shipped."])
+    turn, events, _ = run_turn(
+        ["Let me check. " + call("lookup_order", order_id="A-1"), "Shipped."]
+    )
     assert text_of(events) == "Let me check. Shipped."
     assert turn.messages[1] == AssistantMessage(
-        content="Let me check.", tool_calls=[ToolCall(name="lookup_order", arguments={"order_id": "A-1"})]
+        content="Let me check.",
+        tool_calls=[ToolCall(name="lookup_order", arguments={"order_id": "A-1"})],
     )
 
 
 def test_parallel_calls_all_run_and_answer_in_order() -> None:
-    turn, events, _ = run_turn([call("multiply", a=2, b=3) + "\n" + call("multiply", a=4, b=5), "6 and 20"])
+    turn, events, _ = run_turn(
+        [call("multiply", a=2, b=3) + "\n" + call("multiply", a=4, b=5), "6 and 20"]
+    )
     assert sorted(RUNS) == ["multiply(2,3)", "multiply(4,5)"]
     assert [m.content for m in turn.messages if isinstance(m, ToolMessage)] == ["6", "20"]
 
@@ -161,7 +173,9 @@ def test_invalid_arguments_let_the_model_retry() -> None:
         [call("multiply", a="many", b=2), call("multiply", a=3, b=2), "6"]
     )
     first, second = records(events)
-    assert first.status == "invalid" and first.result.startswith("Error: invalid arguments for multiply")
+    assert first.status == "invalid" and first.result.startswith(
+        "Error: invalid arguments for multiply"
+    )
     assert second.status == "ok" and second.result == "6"
     assert RUNS == ["multiply(3,2)"]
 
@@ -170,7 +184,10 @@ def test_unknown_tool_lists_the_available_ones() -> None:
     _, events, _ = run_turn([call("weather", city="Paris"), "I cannot."])
     (record,) = records(events)
     assert record.status == "unknown"
-    assert record.result == "Error: there is no tool named 'weather'. Available tools: multiply, lookup_order, explode."
+    assert (
+        record.result
+        == "Error: there is no tool named 'weather'. Available tools: multiply, lookup_order, explode."
+    )
 
 
 def test_garbage_block_becomes_an_error_result() -> None:
@@ -180,7 +197,9 @@ def test_garbage_block_becomes_an_error_result() -> None:
 
 
 def test_unsafe_tool_is_refused_without_approval() -> None:
-    turn, events, _ = run_turn([call("multiply", a=2, b=2), "I was not allowed."], policy=ApprovalPolicy())
+    turn, events, _ = run_turn(
+        [call("multiply", a=2, b=2), "I was not allowed."], policy=ApprovalPolicy()
+    )
     (record,) = records(events)
     assert record.status == "denied" and RUNS == []
     assert "did not approve" in record.result
@@ -192,7 +211,9 @@ def test_safe_tool_runs_without_approval() -> None:
 
 
 def test_allow_list_approves_by_name() -> None:
-    _, events, _ = run_turn([call("multiply", a=2, b=2), "4"], policy=ApprovalPolicy(allow={"multiply"}))
+    _, events, _ = run_turn(
+        [call("multiply", a=2, b=2), "4"], policy=ApprovalPolicy(allow={"multiply"})
+    )
     assert [r.status for r in records(events)] == ["ok"]
 
 
@@ -266,7 +287,13 @@ def test_without_tools_tool_markup_is_plain_text() -> None:
 def test_cancel_stops_after_the_current_reply() -> None:
     RUNS.clear()
     engine = ScriptedEngine([call("multiply", a=5, b=5), "never"])
-    turn = Turn(engine, [UserMessage(content="q")], Sampling(), tools=registry(), policy=ApprovalPolicy(yes=True))
+    turn = Turn(
+        engine,
+        [UserMessage(content="q")],
+        Sampling(),
+        tools=registry(),
+        policy=ApprovalPolicy(yes=True),
+    )
     for event in turn:
         turn.cancel()
     assert turn.result is not None and turn.result.finish_reason == "cancelled"

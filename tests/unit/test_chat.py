@@ -35,7 +35,9 @@ def test_default_system_prompt_comes_from_the_template() -> None:
     chat, engine = make_chat(["ok"])
     chat.send("x")
     assert chat.messages[0] == UserMessage(content="x")
-    assert engine.prompts[0].startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud.")
+    assert engine.prompts[0].startswith(
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud."
+    )
 
 
 def test_settings_system_prompt_is_used_unless_overridden() -> None:

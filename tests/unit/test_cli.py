@@ -12,7 +12,9 @@ import pytest
 from qwenchat.cli.ask import build_prompt
 
 
-def run_cli(*args: str, stdin: str | None = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, stdin: str | None = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from qwenchat.cli import main; main()", *args],
         input=stdin,
@@ -25,7 +27,10 @@ def run_cli(*args: str, stdin: str | None = "", env: dict[str, str] | None = Non
 
 @pytest.fixture
 def isolated(tmp_path: Path) -> dict[str, str]:
-    return {"QWENCHAT_CONFIG_DIR": str(tmp_path / "cfg"), "QWENCHAT_DATA_DIR": str(tmp_path / "data")}
+    return {
+        "QWENCHAT_CONFIG_DIR": str(tmp_path / "cfg"),
+        "QWENCHAT_DATA_DIR": str(tmp_path / "data"),
+    }
 
 
 def test_build_prompt_puts_stdin_first_in_a_fence() -> None:
@@ -48,15 +53,22 @@ def test_help_lists_the_commands() -> None:
 
 def test_help_does_not_import_heavy_modules() -> None:
     code = "import sys; sys.argv=['qwenchat','--help']\nfrom qwenchat.cli import main\ntry: main()\nexcept SystemExit: pass\n"
-    code += "print(sorted(m for m in ('llama_cpp','textual','pydantic','numpy') if m in sys.modules))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    code += (
+        "print(sorted(m for m in ('llama_cpp','textual','pydantic','numpy') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.stdout.strip().endswith("[]")
 
 
 def test_empty_prompt_is_a_usage_error(isolated: dict[str, str]) -> None:
     result = run_cli("ask", stdin="  \n", env=isolated)
     assert result.returncode == 2
-    assert result.stderr.strip() == 'qwenchat: empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
+    assert (
+        result.stderr.strip()
+        == 'qwenchat: empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
+    )
 
 
 def test_unknown_option_exits_2(isolated: dict[str, str]) -> None:
@@ -92,7 +104,10 @@ def test_not_a_gguf(isolated: dict[str, str], tmp_path: Path) -> None:
     fake.write_text("not a model")
     result = run_cli("ask", "-m", str(fake), "hi", env=isolated)
     assert result.returncode == 2
-    assert result.stderr.strip() == f"qwenchat: {fake} is not a GGUF file (bad magic); download a .gguf model"
+    assert (
+        result.stderr.strip()
+        == f"qwenchat: {fake} is not a GGUF file (bad magic); download a .gguf model"
+    )
 
 
 def test_config_path_and_show(isolated: dict[str, str]) -> None:

@@ -33,12 +33,18 @@ def test_env_vars_choose_the_dirs(tmp_path: Path) -> None:
 def test_missing_file_gives_qwen_defaults() -> None:
     settings = load_settings()
     assert settings.sampling.temperature == 0.7
-    assert (settings.sampling.top_p, settings.sampling.top_k, settings.sampling.repeat_penalty) == (0.8, 20, 1.05)
+    assert (settings.sampling.top_p, settings.sampling.top_k, settings.sampling.repeat_penalty) == (
+        0.8,
+        20,
+        1.05,
+    )
     assert settings.engine.gpu_layers == "auto" and settings.model is None
 
 
 def test_file_values_are_read() -> None:
-    write_config('model = "tiny"\n[sampling]\ntemperature = 0.2\n[engine]\ngpu_layers = "12"\nthreads = 3\n')
+    write_config(
+        'model = "tiny"\n[sampling]\ntemperature = 0.2\n[engine]\ngpu_layers = "12"\nthreads = 3\n'
+    )
     settings = load_settings()
     assert settings.model == "tiny"
     assert settings.sampling.temperature == 0.2
@@ -56,7 +62,10 @@ def test_env_model_overrides_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("model = [", "is not valid TOML"),
         ("[sampling]\ntemperature = 'hot'\n", "key 'sampling.temperature'"),
-        ("[sampling]\ntop_p = 2.0\n", "key 'sampling.top_p': Input should be less than or equal to 1"),
+        (
+            "[sampling]\ntop_p = 2.0\n",
+            "key 'sampling.top_p': Input should be less than or equal to 1",
+        ),
         ("colour = 'red'\n", "key 'colour': Extra inputs are not permitted"),
         ("[engine]\ngpu_layers = 'lots'\n", "key 'engine.gpu_layers'"),
     ],
@@ -77,7 +86,9 @@ def test_unreadable_file_is_a_config_error() -> None:
         load_settings()
 
 
-@pytest.mark.parametrize(("value", "parsed"), [("auto", "auto"), ("ALL", "all"), ("0", 0), (" 33 ", 33)])
+@pytest.mark.parametrize(
+    ("value", "parsed"), [("auto", "auto"), ("ALL", "all"), ("0", 0), (" 33 ", 33)]
+)
 def test_parse_gpu_layers(value: str, parsed: object) -> None:
     assert parse_gpu_layers(value) == parsed
 

@@ -67,7 +67,7 @@ def search(
     exact: bool = False,
     ids: list[int] | None = None,
     color: Color = Color.RED,
-    priority: Optional[Priority] = None,  # noqa: UP045 - the typing spelling on purpose
+    priority: Optional[Priority] = None,
 ) -> list[str]:
     """Search the notes.
 
