@@ -20,6 +20,8 @@ from qwenchat.cli.common import (
 
 if TYPE_CHECKING:
     from qwenchat.agent import Event
+    from qwenchat.chat import Reply
+    from qwenchat.engine.llama import LlamaEngine
 
 
 def build_prompt(prompt: str, stdin_text: str) -> str:
@@ -32,6 +34,27 @@ def build_prompt(prompt: str, stdin_text: str) -> str:
     while fence in stdin_text:
         fence += "`"
     return f"{fence}\n{stdin_text.rstrip()}\n{fence}\n\n{prompt}"
+
+
+def describe_engine(engine: LlamaEngine) -> str:
+    """One line about the loaded model: what, how big a context, where it runs."""
+    from qwenchat.engine.llama import gpu_offload_supported
+
+    offload = f"GPU layers {engine.gpu_layers_offloaded}/{engine.gpu_layers_total}"
+    if not gpu_offload_supported():
+        offload += " (this llama.cpp build is CPU-only)"
+    quant = engine.gguf.file_type or "?"
+    return f"model {engine.model_name} ({quant}), n_ctx {engine.n_ctx}, {engine.threads} threads, {offload}"
+
+
+def describe_reply(reply: Reply) -> str:
+    """One line of a reply's figures."""
+    usage, timings = reply.usage, reply.timings
+    return (
+        f"{usage.prompt_tokens} prompt tokens ({usage.cached_tokens} from cache), "
+        f"{usage.completion_tokens} generated; first token {timings.ttft_s:.2f} s, "
+        f"{timings.decode_tokens_per_s:.1f} tokens/s, {timings.total_s:.2f} s in all"
+    )
 
 
 def _progress(event: Event) -> None:
@@ -85,6 +108,10 @@ def ask(
     max_rounds: Annotated[
         int, typer.Option(help="Most model replies in one tool-calling turn.")
     ] = 8,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Report the model load and reply figures on stderr."),
+    ] = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -115,6 +142,8 @@ def ask(
         if v is not None
     }
     engine = load_engine(model, settings, warn=lambda msg: err(f"warning: {msg}"))
+    if verbose:
+        err(describe_engine(engine))
     chat = Chat(
         system=system,
         settings=settings,
@@ -143,6 +172,8 @@ def ask(
         print(json.dumps(reply.model_dump(include=fields), ensure_ascii=False))
     elif not reply.text.endswith("\n"):
         sys.stdout.write("\n")
+    if verbose:
+        err(describe_reply(reply))
     if reply.finish_reason == "cancelled":
         err("stopped")
         raise typer.Exit(EXIT_INTERRUPTED)

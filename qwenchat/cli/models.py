@@ -26,8 +26,9 @@ def list_() -> None:
         return
     table = Table("name", "size", "quant", "arch", "context", box=None)
     for info in found:
-        if info.error:
-            table.add_row(info.name, "", "", "", f"[red]{info.error}[/red]")
+        if info.error:  # in full on stderr: a table cell would cut it
+            err(f"warning: {info.error}")
+            table.add_row(info.name, "", "", "", "[red]unreadable[/red]")
             continue
         size = f"{info.size_bytes / 2**20:,.0f} MiB"
         table.add_row(

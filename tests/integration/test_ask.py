@@ -107,3 +107,14 @@ def test_sigint_stops_the_reply_cleanly(model_env: dict[str, str]) -> None:
     assert err.decode().strip() == "qwenchat: stopped"
     # Greedy, this reply counts to 100 when left alone (about 300 tokens).
     assert b"\n100\n" not in first + out
+
+
+def test_verbose_reports_the_load_and_the_reply(model_env: dict[str, str]) -> None:
+    result = ask("-v", "--max-tokens", "4", "Hi", env=model_env)
+    assert result.returncode == 0, result.stderr
+    load, figures = result.stderr.strip().splitlines()
+    assert load.startswith(
+        "qwenchat: model qwen2.5-coder-0.5b-instruct-q4_k_m (Q4_K_M), n_ctx 8192"
+    )
+    assert "GPU layers 0/25" in load or "GPU layers 25/25" in load
+    assert " prompt tokens (0 from cache), " in figures and "tokens/s" in figures

@@ -71,3 +71,21 @@ def test_sampling_overrides_are_validated() -> None:
     chat, _ = make_chat(["abcdef"], max_tokens=2, temperature=0)
     assert chat.sampling.temperature == 0 and chat.sampling.top_k == 20
     assert chat.send("x").text == "ab"
+
+
+def test_load_engine_warns_about_other_architectures(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    import qwenchat.engine.llama
+    from qwenchat.chat import load_engine
+    from tests.gguf_builder import gguf_bytes, model_kv
+
+    path = tmp_path / "llama3.gguf"
+    path.write_bytes(gguf_bytes(model_kv(arch="llama")))
+    loaded = SimpleNamespace(gguf=SimpleNamespace(architecture="llama"))
+    monkeypatch.setattr(qwenchat.engine.llama, "LlamaEngine", lambda *a, **k: loaded)
+    warnings: list[str] = []
+    assert load_engine(str(path), Settings(), warn=warnings.append) is loaded
+    assert warnings == [
+        "llama3.gguf is a 'llama' model, not Qwen2.5 (qwen2): replies and tool calls may be off"
+    ]

@@ -116,3 +116,24 @@ def test_config_path_and_show(isolated: dict[str, str]) -> None:
     assert path.stdout.strip() == str(Path(isolated["QWENCHAT_CONFIG_DIR"]) / "config.toml")
     show = run_cli("config", "show", env=isolated)
     assert show.returncode == 0 and '"temperature": 0.7' in show.stdout
+
+
+def test_models_list_reads_gguf_headers(isolated: dict[str, str]) -> None:
+    from tests.gguf_builder import gguf_bytes, model_kv
+
+    models = Path(isolated["QWENCHAT_DATA_DIR"]) / "models"
+    models.mkdir(parents=True)
+    (models / "tiny-qwen.gguf").write_bytes(gguf_bytes(model_kv()))
+    (models / "broken.gguf").write_bytes(b"GGUF")
+    result = run_cli("models", "list", env=isolated)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
+    assert rows["tiny-qwen"][-3:] == ["Q4_K_M", "qwen2", "32768"]
+    assert rows["broken"][-1] == "unreadable"
+    assert result.stderr.startswith(f"qwenchat: warning: {models / 'broken.gguf'} is truncated")
+
+
+def test_empty_models_dir_says_how_to_get_a_model(isolated: dict[str, str]) -> None:
+    result = run_cli("models", "list", env=isolated)
+    assert result.returncode == 0
+    assert "pip install 'qwenchat[test-model]'" in result.stderr

@@ -1,0 +1,43 @@
+"""Opt-in tests on the 1.5B evaluation model (`pytest -m eval_model`; needs `.[eval-model]`).
+
+The stronger model answers from a tool's result itself, where the 0.5B test model
+needs the loop's fallback; these tests hold qwenchat to that.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwenchat.agent import ApprovalPolicy
+from qwenchat.chat import Chat
+from qwenchat.config import Settings
+from qwenchat.engine.llama import LlamaEngine
+from qwenchat.models import EVAL_MODEL, assemble, is_installed
+from qwenchat.tools import load_tools
+
+pytestmark = pytest.mark.eval_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def engine(data_dir: Path) -> LlamaEngine:
+    if not is_installed(EVAL_MODEL):
+        pytest.fail(f"the evaluation model is not installed: {EVAL_MODEL.install_hint()}")
+    return LlamaEngine(assemble(EVAL_MODEL, data_dir / "models"), n_ctx=4096)
+
+
+def test_the_model_answers_from_the_tool_result(engine: LlamaEngine) -> None:
+    tools = load_tools([REPO / "tools"]).registry
+    chat = Chat(
+        settings=Settings(), engine=engine, tools=tools, approval=ApprovalPolicy(), temperature=0
+    )
+    stream = chat.stream("Convert 10 km to miles.")
+    notices = [e for e in stream.events() if type(e).__name__ == "Notice"]
+    reply = stream.reply
+    assert reply is not None
+    assert reply.tool_calls[0].name == "convert_units" and reply.tool_calls[0].status == "ok"
+    assert "6.21" in reply.text
+    assert notices == []  # answered by the model, not by the repeat fallback
