@@ -1,80 +1,108 @@
 """`qwenchat ask` end to end against a bare llama-cpp-python script, for a one-word answer.
 
-Both are fresh processes, interleaved, timed from start to exit: qwenchat's run
-includes its config loading, model resolution, GGUF header check and tokenization;
-the bare script loads the same model (same n_ctx 8192, threads, verbose=False)
-and answers the same ChatML prompt greedily. The model file is assembled before
-timing. Target: qwenchat / bare <= 1.2.
+Both run as fresh processes, interleaved (A/B/A/B), timed from process start to
+exit, after --warmup untimed rounds:
 
-    .venv/bin/python bench/ask_e2e.py [--model PATH] [--repeats 5]
+  qwenchat ask  `qwenchat ask -m MODEL --temperature 0 --max-tokens 8 --threads N
+                PROMPT`, with its defaults otherwise; its time includes config loading, model
+                resolution, the GGUF header check, ChatML rendering and tokenization;
+  bare script   bench/_bare_ask.py: imports llama_cpp only, loads the same model
+                with qwenchat's defaults (n_ctx min(8192, the model's), GPU layers
+                by the same rule, verbose=False) and the same threads, and answers
+                the same ChatML prompt (default system prompt) with the same sampling.
+
+The model file is assembled and read into the page cache before timing, so
+assembly is not counted. Both answers are compared (greedy: they should match).
+Target: median qwenchat / median bare <= 1.2.
+
+    .venv/bin/python bench/ask_e2e.py [--model PATH|test|eval] [--repeats 5]
+        [--threads N] [--warmup 1] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
-import os
-import subprocess
 import sys
-from pathlib import Path
 
-from _common import QWENCHAT, interleave, median, model_path, verdict, wall_time
+from _common import (
+    BENCH_DIR,
+    QWENCHAT,
+    Report,
+    chatml_prompt,
+    cpu_threads,
+    interleave,
+    main_guard,
+    median,
+    model_path,
+    parse,
+    parser,
+    run,
+)
 
 PROMPT = "What is the capital of France? Answer with one word."
-
-BARE = r"""
-import sys
-import llama_cpp
-from qwenchat.chatml import render
-path, threads = sys.argv[1], int(sys.argv[2])
-llm = llama_cpp.Llama(path, n_ctx=8192, n_threads=threads, n_threads_batch=threads, verbose=False)
-prompt = llm.tokenize(render([{"role": "user", "content": sys.argv[3]}]).encode(), add_bos=False, special=True)
-eog = {llm.token_eos(), *llm.tokenize(b"<|im_end|>", add_bos=False, special=True)}
-out = []
-for token in llm.generate(prompt, temp=0.0, top_k=20, top_p=0.8, min_p=0.0, repeat_penalty=1.05):
-    if token in eog or len(out) >= 8:
-        break
-    out.append(token)
-print(llm.detokenize(out).decode())
-"""
+MAX_TOKENS = 8
+TARGET = "<= 1.2"
 
 
 def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    cli.add_argument("--model", type=Path)
-    cli.add_argument("--repeats", type=int, default=5)
-    args = cli.parse_args()
+    args = parse(parser(__doc__, repeats=5, warmup=1))
+
+    from qwenchat.config import Sampling
+    from qwenchat.engine.llama import DEFAULT_MAX_CTX
+    from qwenchat.models import check_model_file
+
     path = model_path(args.model)
-    threads = str(len(os.sched_getaffinity(0)))
-    ask = [
-        QWENCHAT,
-        "ask",
-        "-m",
-        str(path),
-        "--temperature",
-        "0",
-        "--max-tokens",
-        "8",
-        "--threads",
-        threads,
-        PROMPT,
-    ]
-    bare = [sys.executable, "-c", BARE, str(path), threads, PROMPT]
-    times = interleave(
+    n_ctx = min(DEFAULT_MAX_CTX, check_model_file(path).context_length or DEFAULT_MAX_CTX)
+    s = Sampling()
+    threads = args.threads or cpu_threads()
+    ask = [QWENCHAT, "ask", "-m", str(path), "--temperature", "0"]
+    ask += ["--max-tokens", str(MAX_TOKENS), "--threads", str(threads), PROMPT]
+    bare = [sys.executable, str(BENCH_DIR / "_bare_ask.py"), str(path), chatml_prompt(PROMPT)]
+    bare += [str(MAX_TOKENS), str(n_ctx), str(threads)]
+    bare += [str(s.top_k), str(s.top_p), str(s.repeat_penalty)]
+    names = {"qwenchat ask": ask, "bare script": bare}
+    runs = interleave(
+        {name: (lambda c=cmd: run(c)) for name, cmd in names.items()}, args.repeats, args.warmup
+    )
+    times = {name: [t for t, _ in rs] for name, rs in runs.items()}
+    answers = {name: sorted({out.strip() for _, out in rs}) for name, rs in runs.items()}
+    med = {name: median(v) for name, v in times.items()}
+
+    report = Report(
+        "ask_e2e",
         {
-            "qwenchat ask": lambda: wall_time(ask, stdin=subprocess.DEVNULL),
-            "bare script": lambda: wall_time(bare),
+            "model": path.name,
+            "threads": threads,
+            "n_ctx": n_ctx,
+            "prompt": repr(PROMPT),
+            "sampling": f"greedy, up to {MAX_TOKENS} tokens",
+            "repeats": f"{args.repeats} interleaved after {args.warmup} warm-up",
         },
-        args.repeats,
     )
-    for name, values in times.items():
-        print(
-            f"{name:13} median {median(values):.3f} s  (runs: {', '.join(f'{v:.3f}' for v in values)})"
-        )
-    ratio = median(times["qwenchat ask"]) / median(times["bare script"])
-    print(
-        f"model: {path.name}; qwenchat ask / bare: {ratio:.3f}  (target <= 1.2: {verdict(ratio <= 1.2)})"
+    report.note(
+        "qwenchat's time includes its config loading, model resolution and GGUF header check; "
+        "model assembly is not timed"
     )
+    report.table(
+        ["contender", "median s", "min s", "max s", "answer", "runs (s)"],
+        [
+            [
+                name,
+                f"{med[name]:.3f}",
+                f"{min(v):.3f}",
+                f"{max(v):.3f}",
+                " | ".join(repr(a) for a in answers[name]),
+                " ".join(f"{x:.2f}" for x in v),
+            ]
+            for name, v in times.items()
+        ],
+    )
+    report.ratio("qwenchat ask / bare script", med["qwenchat ask"] / med["bare script"], TARGET)
+    report.ratio("qwenchat ask - bare script (s)", med["qwenchat ask"] - med["bare script"])
+    report.results = {"seconds": times, "median_s": med, "answers": answers}
+    if len({a for v in answers.values() for a in v}) > 1:
+        report.warn(f"the answers differ: {answers}")
+    report.emit(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

@@ -1,37 +1,67 @@
 """Wall time of `qwenchat --help` against `python -c pass`, interleaved.
 
-Target: `qwenchat --help` under 0.3 s.
+Both run as fresh processes, A/B/A/B, after --warmup untimed rounds (byte-code
+caches written, files in the page cache): `qwenchat --help` is the console script
+installed next to this interpreter (.venv/bin/qwenchat), `python -c pass` is
+this interpreter starting and exiting, the floor of any Python command. Both get
+an empty qwenchat config dir. Reported: medians, the ratio and the difference
+(qwenchat's own start-up cost). Target: `qwenchat --help` median < 0.3 s.
 
-    .venv/bin/python bench/help_time.py [--repeats 10]
+    .venv/bin/python bench/help_time.py [--repeats 10] [--warmup 1] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from pathlib import Path
 
-from _common import QWENCHAT, interleave, median, verdict, wall_time
+from _common import QWENCHAT, BenchError, Report, interleave, main_guard, median, parse, parser, run
+
+TARGET_S = 0.3
 
 
 def main() -> None:
-    cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    cli.add_argument("--repeats", type=int, default=10)
-    args = cli.parse_args()
+    args = parse(parser(__doc__, repeats=10, warmup=1, model=False))
+    if not Path(QWENCHAT).is_file():
+        raise BenchError(f"no console script at {QWENCHAT}: install qwenchat into this venv")
+    names = {
+        "qwenchat --help": [QWENCHAT, "--help"],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }
     times = interleave(
-        {
-            "qwenchat --help": lambda: wall_time([QWENCHAT, "--help"]),
-            "python -c pass": lambda: wall_time([sys.executable, "-c", "pass"]),
-        },
+        {name: (lambda cmd=cmd: run(cmd)[0]) for name, cmd in names.items()},
         args.repeats,
+        args.warmup,
     )
-    for name, values in times.items():
-        print(
-            f"{name:16} median {median(values) * 1e3:6.1f} ms  (min {min(values) * 1e3:.1f}, max {max(values) * 1e3:.1f})"
-        )
-    help_s = median(times["qwenchat --help"])
-    print(f"ratio to bare python: {help_s / median(times['python -c pass']):.2f}x")
-    print(f"qwenchat --help {help_s:.3f} s  (target < 0.3 s: {verdict(help_s < 0.3)})")
+    med = {name: median(values) for name, values in times.items()}
+    report = Report(
+        "help_time",
+        {
+            "qwenchat": QWENCHAT,
+            "python": sys.executable,
+            "repeats": f"{args.repeats} interleaved after {args.warmup} warm-up",
+        },
+    )
+    report.table(
+        ["command", "median ms", "min ms", "max ms", "runs (ms)"],
+        [
+            [
+                name,
+                f"{med[name] * 1e3:.1f}",
+                f"{min(v) * 1e3:.1f}",
+                f"{max(v) * 1e3:.1f}",
+                " ".join(f"{x * 1e3:.0f}" for x in v),
+            ]
+            for name, v in times.items()
+        ],
+    )
+    help_s, base_s = med["qwenchat --help"], med["python -c pass"]
+    report.ratio("qwenchat --help median (s)", help_s, f"< {TARGET_S}")
+    report.ratio("qwenchat --help / python -c pass", help_s / base_s)
+    report.ratio("qwenchat --help - python -c pass (s)", help_s - base_s)
+    report.results = {"seconds": times, "median_s": med}
+    report.emit(args.json)
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

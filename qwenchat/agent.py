@@ -8,11 +8,15 @@ results in the Qwen2.5 format and generates again. It stops when a reply calls
 no tool, when the user cancels, or after ``max_rounds`` replies.
 
 Small Qwen models repeat a call after receiving its result. An identical call
-(same name and arguments) is not run again: the loop answers it from the
-earlier result, tells the model to answer from it, and bans the ``<tool_call>``
-token for the next reply. If that reply repeats the call yet again (the 0.5B model
-does, as bare JSON), the turn ends with the result itself as the answer and a
-notice: a repeat costs at most two rounds, never the round limit.
+(same name and arguments) is not run again. When every call of a reply is such a
+repeat, the reply is dropped and the model asked again for its answer, with the
+tools block left out of the prompt and ``<tool_call>`` banned (measured on the
+1.5B model: it then answers from the result; with the tools on show, or with a
+steering message, it repeated the call or echoed the question). If even that
+reply is a call (the 0.5B model writes bare JSON), the turn ends with the
+result itself as the answer and a notice: a repeat costs one or two rounds,
+never the round limit. A repeat among new calls gets the earlier result with a
+note not to call it again.
 """
 
 from __future__ import annotations
@@ -197,23 +201,26 @@ class Turn:
     def __iter__(self) -> Iterator[Event]:
         completions: list[Completion] = []
         records: list[ToolCallRecord] = []
-        steered = False
+        repeat: ToolCallRecord | None = None  # set: this round must answer, not call
         text = ""
         for _ in range(self.options.max_rounds):
-            text, calls, completion = yield from self._generate(ban_calls=steered)
+            text, calls, completion = yield from self._generate(answer_only=repeat is not None)
             completions.append(completion)
-            if not calls or completion.finish_reason == "cancelled" or self._cancelled:
+            stopped = completion.finish_reason == "cancelled" or self._cancelled
+            if calls and repeat is not None and not stopped:
+                text = yield from self._answer_from(repeat)
+                break
+            if not calls or stopped:
                 self.messages.append(AssistantMessage(content=text))
                 break
             round_records = yield from self._handle_calls(text, calls)
             records += round_records
             if self._cancelled:
                 break
-            repeats = [r for r in round_records if r.status == "repeated"]
-            if repeats and steered:
-                text = yield from self._answer_from(repeats[0])
-                break
-            steered = steered or bool(repeats)
+            if all(r.status == "repeated" for r in round_records):
+                # The repeat adds nothing to the conversation: drop it and ask for the answer.
+                del self.messages[-(len(round_records) + 1) :]
+                repeat = round_records[0]
         else:
             yield Notice(
                 f"stopped after {self.options.max_rounds} rounds of tool calls without a final answer"
@@ -238,10 +245,12 @@ class Turn:
         self.messages.append(AssistantMessage(content=result))
         return result
 
-    def _generate(self, *, ban_calls: bool) -> Iterator[Event]:
-        specs = self.tools.specs() if self.tools else None
+    def _generate(self, *, answer_only: bool) -> Iterator[Event]:
+        """One reply. ``answer_only`` leaves the tools block out and bans ``<tool_call>``:
+        without the tools on show, models answer from the results in the conversation."""
+        specs = self.tools.specs() if self.tools and not answer_only else None
         prompt = render_segments(self.messages, tools=specs)
-        banned = (TOOL_CALL_TOKEN,) if ban_calls else ()
+        banned = (TOOL_CALL_TOKEN,) if answer_only else ()
         self._generation = self.engine.generate(prompt, self.sampling, banned=banned)
         if self._cancelled:
             self._generation.cancel()

@@ -231,17 +231,34 @@ def test_approver_answers(answer: Literal["once", "always", "deny"], runs: int) 
     assert len(asked) == (1 if answer == "always" else 2)
 
 
-def test_identical_repeat_is_not_run_and_tool_calls_are_banned_next() -> None:
+def test_identical_repeat_is_dropped_and_the_answer_asked_without_tools() -> None:
     again = call("lookup_order", order_id="A-17")
     turn, events, engine = run_turn([again, again, "Order A-17 has shipped."])
     assert RUNS == ["lookup_order(A-17)"]
-    first, repeat = records(events)
+    assert [r.status for r in records(events)] == ["ok", "repeated"]
+    assert engine.banned == [(), (), ("<tool_call>",)]
+    assert "<tools>" in engine.prompts[1] and "<tools>" not in engine.prompts[2]
+    assert text_of(events) == "Order A-17 has shipped."
+    # The repeat left no trace in the conversation.
+    assert [type(m).__name__ for m in turn.messages] == [
+        "UserMessage",
+        "AssistantMessage",
+        "ToolMessage",
+        "AssistantMessage",
+    ]
+    assert turn.result is not None and turn.result.rounds == 3
+
+
+def test_a_repeat_among_new_calls_gets_the_earlier_result() -> None:
+    first = call("lookup_order", order_id="A-17")
+    both = first + call("multiply", a=2, b=3)
+    turn, events, engine = run_turn([first, both, "done"])
+    assert RUNS == ["lookup_order(A-17)", "multiply(2,3)"]
+    repeat = records(events)[1]
     assert repeat.status == "repeated"
     assert repeat.result.startswith('{"order_id": "A-17", "status": "shipped"}')
     assert "Do not call it again" in repeat.result
-    assert engine.banned == [(), (), ("<tool_call>",)]
-    assert text_of(events) == "Order A-17 has shipped."
-    assert turn.result is not None and turn.result.rounds == 3
+    assert engine.banned == [(), (), ()]
 
 
 def test_a_second_repeat_ends_the_turn_with_the_result() -> None:
@@ -249,7 +266,7 @@ def test_a_second_repeat_ends_the_turn_with_the_result() -> None:
     bare = '{"name": "lookup_order", "arguments": {"order_id": "A-17"}}'
     turn, events, engine = run_turn([again, again, bare, "never used"])
     assert RUNS == ["lookup_order(A-17)"]
-    assert [r.status for r in records(events)] == ["ok", "repeated", "repeated"]
+    assert [r.status for r in records(events)] == ["ok", "repeated"]
     answer = '{"order_id": "A-17", "status": "shipped"}'
     assert [e.text for e in events if isinstance(e, Notice)] == [
         "the model kept repeating its lookup_order call instead of answering; its result:"
