@@ -130,7 +130,9 @@ FILES = {
     "notes.txt": "Team notes.\nThe meeting is on Thursday at 3pm in room 42.\n",
     "config.json": '{"host": "localhost", "port": 8080, "debug": false}\n',
     "todo.md": "# To do\n\n1. Buy milk\n2. Call the plumber\n3. Water the plants\n",
-    "poem.txt": "An old silent pond\nA frog jumps into the pond\nSplash! Silence again.\n\n- Matsuo Basho\n",
+    "poem.txt": (
+        "An old silent pond\nA frog jumps into the pond\nSplash! Silence again.\n\n- Matsuo Basho\n"
+    ),
 }
 
 MODES = {
@@ -202,14 +204,17 @@ def main() -> None:
                 rows[mode].append(run_case(engine, tools, case, options))
     print(f"model: {path.name}; {len(cases)} prompts; temperature 0")
     print(
-        f"{'mode':8} {'right call':>10} {'success':>8} {'by fallback':>11} {'mean rounds':>11} {'mean s':>7}"
+        f"{'mode':8} {'right call':>10} {'success':>8} {'by fallback':>11}"
+        f" {'mean rounds':>11} {'mean s':>7}"
     )
     for mode, results in rows.items():
         n = len(results)
         print(
-            f"{mode:8} {sum(r['called'] for r in results):>7}/{n:<2} {sum(r['success'] for r in results):>5}/{n:<2}"
+            f"{mode:8} {sum(r['called'] for r in results):>7}/{n:<2}"
+            f" {sum(r['success'] for r in results):>5}/{n:<2}"
             f" {sum(r['fallback_answer'] and r['success'] for r in results):>8}/{n:<2}"
-            f" {sum(r['rounds'] for r in results) / n:>11.2f} {sum(r['seconds'] for r in results) / n:>7.1f}"
+            f" {sum(r['rounds'] for r in results) / n:>11.2f}"
+            f" {sum(r['seconds'] for r in results) / n:>7.1f}"
         )
     robust = sum(r["success"] for r in rows["robust"])
     plain = sum(r["success"] for r in rows["plain"])

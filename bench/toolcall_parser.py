@@ -66,7 +66,8 @@ def main() -> None:
         overhead = parse / decode
         worst = max(worst, overhead)
         print(
-            f"{label:10} {len(deltas):>6} {decode * 1e3:>13.2f} {parse * 1e6:>15.2f} {overhead:>9.4%}"
+            f"{label:10} {len(deltas):>6} {decode * 1e3:>13.2f} {parse * 1e6:>15.2f}"
+            f" {overhead:>9.4%}"
         )
     verdict = "PASS" if worst < 0.01 else "FAIL"
     print(f"worst overhead {worst:.4%} of decode time; target < 1%: {verdict}")

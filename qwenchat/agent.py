@@ -223,7 +223,8 @@ class Turn:
                 repeat = round_records[0]
         else:
             yield Notice(
-                f"stopped after {self.options.max_rounds} rounds of tool calls without a final answer"
+                f"stopped after {self.options.max_rounds} rounds of tool calls"
+                " without a final answer"
             )
         last = completions[-1]
         self.result = TurnResult(
@@ -288,7 +289,7 @@ class Turn:
         )
         outcomes: dict[str, ToolCallRecord] = {}
         runnable: list[tuple[str, Tool, dict[str, Any]]] = []
-        for call_id, call in zip(ids, calls):
+        for call_id, call in zip(ids, calls, strict=True):
             prepared = self._prepare(call_id, call)
             if isinstance(prepared, ToolCallRecord):
                 outcomes[call_id] = prepared
@@ -352,8 +353,11 @@ class Turn:
                 name=name,
                 arguments=arguments,
                 status="repeated",
-                result=f"{self.past_results[key]}\n(You already called {name} with these arguments and "
-                "this was its result. Do not call it again: answer the user's question now, using it.)",
+                result=(
+                    f"{self.past_results[key]}\n(You already called {name} with these arguments"
+                    " and this was its result. Do not call it again: answer the user's question"
+                    " now, using it.)"
+                ),
             )
         if self._cancelled or not self.policy.approves(tool, arguments):
             return refused(

@@ -85,7 +85,8 @@ def load_engine(
     arch = engine.gguf.architecture
     if arch != "qwen2":
         warn(
-            f"{path.name} is a '{arch}' model, not Qwen2.5 (qwen2): replies and tool calls may be off"
+            f"{path.name} is a '{arch}' model, not Qwen2.5 (qwen2):"
+            " replies and tool calls may be off"
         )
     return engine
 
@@ -100,7 +101,8 @@ class Chat:
         settings: the configuration (read from the config file when None).
         engine: an already loaded engine (shares its KV cache); overrides ``model``.
         tools: tools the model may call (see :mod:`qwenchat.tools`).
-        approval: who approves calls of tools not marked safe (default: nobody, so they are refused).
+        approval: who approves calls of tools not marked safe (default: nobody, so they
+            are refused).
         agent: loop options (round limit, robustness features).
         **sampling: overrides of :class:`~qwenchat.config.Sampling`
             (``temperature``, ``top_p``, ``top_k``, ``repeat_penalty``, ``max_tokens``, ``seed``).

@@ -10,6 +10,7 @@ directory and checks the pinned sha256.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -183,10 +184,9 @@ def _stamp_ok(spec: BundledModel, target: Path) -> bool:
 
 def _write_stamp(spec: BundledModel, target: Path) -> None:
     stamp = {"sha256": spec.sha256, "size": spec.size, "mtime_ns": target.stat().st_mtime_ns}
-    try:
+    # Without a stamp the file is just hashed again next time.
+    with contextlib.suppress(OSError):
         _stamp_path(target).write_text(json.dumps(stamp), encoding="utf-8")
-    except OSError:
-        pass  # without a stamp the file is just hashed again next time
 
 
 def _verify_existing(spec: BundledModel, target: Path) -> bool:

@@ -44,7 +44,10 @@ def describe_engine(engine: LlamaEngine) -> str:
     if not gpu_offload_supported():
         offload += " (this llama.cpp build is CPU-only)"
     quant = engine.gguf.file_type or "?"
-    return f"model {engine.model_name} ({quant}), n_ctx {engine.n_ctx}, {engine.threads} threads, {offload}"
+    return (
+        f"model {engine.model_name} ({quant}), n_ctx {engine.n_ctx},"
+        f" {engine.threads} threads, {offload}"
+    )
 
 
 def describe_reply(reply: Reply) -> str:

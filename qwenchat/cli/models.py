@@ -21,7 +21,8 @@ def list_() -> None:
     found = list_models(models_dir)
     if not found:
         err(
-            f"no models in {models_dir}; run: pip install 'qwenchat[test-model]' or copy a .gguf file there"
+            f"no models in {models_dir}; run: pip install 'qwenchat[test-model]'"
+            " or copy a .gguf file there"
         )
         return
     table = Table("name", "size", "quant", "arch", "context", box=None)

@@ -1,1 +1,3 @@
-"""Engines: the local llama.cpp one (:mod:`qwenchat.engine.llama`), behind :class:`~qwenchat.engine.base.Engine`."""
+"""Engines: the local llama.cpp one (:mod:`qwenchat.engine.llama`),
+behind :class:`~qwenchat.engine.base.Engine`.
+"""

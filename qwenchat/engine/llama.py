@@ -163,7 +163,7 @@ class LlamaEngine:
         """How many prompt tokens llama.cpp will take from its KV cache."""
         held = self._llm.input_ids[: self._llm.n_tokens]
         n = 0
-        for a, b in zip(held, ids):
+        for a, b in zip(held, ids, strict=False):
             if a != b:
                 break
             n += 1

@@ -68,13 +68,9 @@ def test_a_new_chat_with_another_system_prompt_reuses_nothing_stale(engine: Llam
 def test_cancel_from_another_thread_stops_within_a_token(engine: LlamaEngine) -> None:
     chat = new_chat(engine, max_tokens=400)
     stream = chat.stream("Count from 1 to 200, separated by commas.")
-    first_delta = threading.Event()
-    n_deltas = 0
-    for _ in stream:
-        n_deltas += 1
+    for n_deltas, _ in enumerate(stream, start=1):
         if n_deltas == 3:
             threading.Thread(target=stream.cancel).start()
-            first_delta.set()
     assert stream.reply is not None
     assert stream.reply.finish_reason == "cancelled"
     # The canceller ran while token 4 was decoding; at most one more token follows.

@@ -35,7 +35,8 @@ def test_large_product_comes_from_the_calculator(engine: LlamaEngine) -> None:
     assert "121932631112635269" in reply.text
     first = reply.tool_calls[0]
     assert (first.name, first.status, first.result) == ("calculator", "ok", "121932631112635269")
-    # The model repeats its call (its habit); the guard never runs it twice nor hits the round limit.
+    # The model repeats its call (its habit); the guard never runs it twice nor hits the
+    # round limit.
     assert [c.status for c in reply.tool_calls[1:]] == ["repeated"] * (len(reply.tool_calls) - 1)
     assert reply.rounds <= 3
 

@@ -140,7 +140,7 @@ def test_text_before_the_call_is_shown_and_kept() -> None:
 
 
 def test_parallel_calls_all_run_and_answer_in_order() -> None:
-    turn, events, _ = run_turn(
+    turn, _events, _ = run_turn(
         [call("multiply", a=2, b=3) + "\n" + call("multiply", a=4, b=5), "6 and 20"]
     )
     assert sorted(RUNS) == ["multiply(2,3)", "multiply(4,5)"]
@@ -169,7 +169,7 @@ def test_tool_error_goes_back_to_the_model() -> None:
 
 
 def test_invalid_arguments_let_the_model_retry() -> None:
-    turn, events, engine = run_turn(
+    _turn, events, _engine = run_turn(
         [call("multiply", a="many", b=2), call("multiply", a=3, b=2), "6"]
     )
     first, second = records(events)
@@ -184,9 +184,8 @@ def test_unknown_tool_lists_the_available_ones() -> None:
     _, events, _ = run_turn([call("weather", city="Paris"), "I cannot."])
     (record,) = records(events)
     assert record.status == "unknown"
-    assert (
-        record.result
-        == "Error: there is no tool named 'weather'. Available tools: multiply, lookup_order, explode."
+    assert record.result == (
+        "Error: there is no tool named 'weather'. Available tools: multiply, lookup_order, explode."
     )
 
 
@@ -197,7 +196,7 @@ def test_garbage_block_becomes_an_error_result() -> None:
 
 
 def test_unsafe_tool_is_refused_without_approval() -> None:
-    turn, events, _ = run_turn(
+    _turn, events, _ = run_turn(
         [call("multiply", a=2, b=2), "I was not allowed."], policy=ApprovalPolicy()
     )
     (record,) = records(events)
@@ -252,7 +251,7 @@ def test_identical_repeat_is_dropped_and_the_answer_asked_without_tools() -> Non
 def test_a_repeat_among_new_calls_gets_the_earlier_result() -> None:
     first = call("lookup_order", order_id="A-17")
     both = first + call("multiply", a=2, b=3)
-    turn, events, engine = run_turn([first, both, "done"])
+    _turn, events, engine = run_turn([first, both, "done"])
     assert RUNS == ["lookup_order(A-17)", "multiply(2,3)"]
     repeat = records(events)[1]
     assert repeat.status == "repeated"
@@ -311,7 +310,7 @@ def test_cancel_stops_after_the_current_reply() -> None:
         tools=registry(),
         policy=ApprovalPolicy(yes=True),
     )
-    for event in turn:
+    for _event in turn:
         turn.cancel()
     assert turn.result is not None and turn.result.finish_reason == "cancelled"
     assert RUNS == [] and len(engine.prompts) == 1

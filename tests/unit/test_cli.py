@@ -52,7 +52,12 @@ def test_help_lists_the_commands() -> None:
 
 
 def test_help_does_not_import_heavy_modules() -> None:
-    code = "import sys; sys.argv=['qwenchat','--help']\nfrom qwenchat.cli import main\ntry: main()\nexcept SystemExit: pass\n"
+    code = (
+        "import sys; sys.argv=['qwenchat','--help']\n"
+        "from qwenchat.cli import main\n"
+        "try: main()\n"
+        "except SystemExit: pass\n"
+    )
     code += (
         "print(sorted(m for m in ('llama_cpp','textual','pydantic','numpy') if m in sys.modules))"
     )

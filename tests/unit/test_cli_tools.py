@@ -39,7 +39,13 @@ def test_user_tools_dir_is_loaded_and_a_broken_file_is_reported(env: dict[str, s
     tools = Path(env["QWENCHAT_CONFIG_DIR"]) / "tools"
     tools.mkdir(parents=True)
     (tools / "good.py").write_text(
-        'def shout(text: str) -> str:\n    """Upper-case a text.\n\n    Args:\n        text: what to shout\n    """\n    return text.upper()\n'
+        "def shout(text: str) -> str:\n"
+        '    """Upper-case a text.\n'
+        "\n"
+        "    Args:\n"
+        "        text: what to shout\n"
+        '    """\n'
+        "    return text.upper()\n"
     )
     (tools / "broken.py").write_text("def oops(:\n    pass\n")
     result = run_cli("tools", "list", env=env)
@@ -85,7 +91,13 @@ def test_unsafe_tool_needs_yes(env: dict[str, str], tmp_path: Path) -> None:
     tools = tmp_path / "mine"
     tools.mkdir()
     (tools / "rm.py").write_text(
-        'def remove(name: str) -> str:\n    """Pretend to delete a file.\n\n    Args:\n        name: the file\n    """\n    return f"removed {name}"\n'
+        "def remove(name: str) -> str:\n"
+        '    """Pretend to delete a file.\n'
+        "\n"
+        "    Args:\n"
+        "        name: the file\n"
+        '    """\n'
+        '    return f"removed {name}"\n'
     )
     refused = run_cli("tools", "run", "remove", '{"name": "x"}', "--tools-dir", str(tools), env=env)
     assert refused.returncode == 2 and "approve it with --yes" in refused.stderr

@@ -240,7 +240,7 @@ def test_size_mismatch(tmp_path: Path, fake_parts: list[Path]) -> None:
 
 def test_missing_part_file(tmp_path: Path, fake_parts: list[Path]) -> None:
     fake_parts[1].unlink()
-    with pytest.raises(ModelError, match="cannot read .*part02.bin"):
+    with pytest.raises(ModelError, match=r"cannot read .*part02.bin"):
         assemble(fake_spec(PARTS), tmp_path / "models")
     assert list((tmp_path / "models").iterdir()) == []
 
@@ -310,7 +310,7 @@ def test_wrong_version(site: Path) -> None:
 
 def test_part_missing_from_record(site: Path) -> None:
     fake_distribution(site, "qwenchat-fake-part1", "1.0", {"data/other.bin": b""})
-    with pytest.raises(ModelError, match="qwenchat-fake-part1 has no data/part01.bin"):
+    with pytest.raises(ModelError, match=r"qwenchat-fake-part1 has no data/part01.bin"):
         find_parts(fake_spec(PARTS, parts=1))
 
 

@@ -495,7 +495,7 @@ def bare_replies(draw: st.DrawFn) -> tuple[str, str, list[ParsedCall]]:
     space = draw(st.sampled_from(["", " ", "\n"]))
     raws = [json.dumps(o, ensure_ascii=False) for o in objects] if as_list else [body]
     reply = space + fence[0] + body + fence[1] + space
-    return reply, "", [call(name, args, raw) for (name, args), raw in zip(calls, raws)]
+    return reply, "", [call(name, args, raw) for (name, args), raw in zip(calls, raws, strict=True)]
 
 
 representative_replies = tagged_replies() | bare_replies()
