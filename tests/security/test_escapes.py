@@ -19,20 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from qwenchat.sandbox import Sandbox, detect_layer, jail, procs
+from qwenchat.sandbox import Sandbox, jail, procs
+from tests.sandbox_layers import skip_unless_usable
 
 LAYERS = ["bubblewrap", "rlimits"]
 TIMEOUT = 1.0
 GRACE = 1.0  # how long an interrupted call may take to reply before it is killed
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _skip_unless_usable(layer: str) -> None:
-    detected = detect_layer()
-    if layer == "bubblewrap" and detected.name != "bubblewrap":
-        pytest.skip(f"bubblewrap does not work here: {detected.reason}")
-    if layer == "rlimits" and detected.name == "none":
-        pytest.skip(f"no rlimits layer here: {detected.reason}")
 
 
 def _needs_root_on_rlimits(layer: str) -> None:
@@ -43,7 +36,7 @@ def _needs_root_on_rlimits(layer: str) -> None:
 @pytest.fixture(scope="module", params=LAYERS)
 def shared(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """One sandbox per layer for the attempts that leave the interpreter alive."""
-    _skip_unless_usable(request.param)
+    skip_unless_usable(request.param)
     with Sandbox(request.param, timeout=TIMEOUT) as sb:
         yield sb
 
@@ -51,14 +44,14 @@ def shared(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 @pytest.fixture(params=LAYERS)
 def fresh(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     """A sandbox of its own, for attempts that may cost the interpreter its life."""
-    _skip_unless_usable(request.param)
+    skip_unless_usable(request.param)
     with Sandbox(request.param, timeout=TIMEOUT) as sb:
         yield sb
 
 
 @pytest.fixture(scope="module")
 def bwrap() -> Iterator[Sandbox]:
-    _skip_unless_usable("bubblewrap")
+    skip_unless_usable("bubblewrap")
     with Sandbox("bubblewrap", timeout=TIMEOUT) as sb:
         yield sb
 
@@ -207,7 +200,7 @@ def test_huge_file_hits_the_file_size_limit(shared: Sandbox) -> None:
 
 
 def test_many_small_files_fill_the_size_limited_work_dir() -> None:
-    _skip_unless_usable("bubblewrap")
+    skip_unless_usable("bubblewrap")
     with Sandbox("bubblewrap", timeout=5, disk_mb=4) as sb:
         code = (
             "for i in range(100000):\n    with open(f'f{i}', 'w') as f:\n        f.write('x' * 100)"

@@ -15,21 +15,14 @@ import pytest
 
 from qwenchat.errors import QwenchatError
 from qwenchat.sandbox import ExecResult, Sandbox, SandboxError, SandboxLayer, detect_layer, jail
+from tests.sandbox_layers import skip_unless_usable
 
 LAYERS = ["bubblewrap", "rlimits"]
 
 
-def _skip_unless_usable(layer: str) -> None:
-    detected = detect_layer()
-    if layer == "bubblewrap" and detected.name != "bubblewrap":
-        pytest.skip(f"bubblewrap does not work here: {detected.reason}")
-    if layer == "rlimits" and detected.name == "none":
-        pytest.skip(f"no rlimits layer here: {detected.reason}")
-
-
 @pytest.fixture(params=LAYERS)
 def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    _skip_unless_usable(request.param)
+    skip_unless_usable(request.param)
     with Sandbox(request.param, timeout=1.0) as sb:
         yield sb
 
@@ -177,7 +170,7 @@ def test_long_output_keeps_head_and_tail(sandbox: Sandbox) -> None:
 
 
 def test_output_limit_is_configurable() -> None:
-    _skip_unless_usable("rlimits")
+    skip_unless_usable("rlimits")
     with Sandbox("rlimits", max_output_chars=100) as sb:
         stdout = sb.run("print('x' * 1000)").stdout
     assert stdout == "x" * 50 + "\n... [901 characters truncated] ...\n" + "x" * 49 + "\n"
@@ -209,7 +202,7 @@ def test_close_leaves_no_process(sandbox: Sandbox) -> None:
 
 
 def test_garbage_collection_kills_the_interpreter() -> None:
-    _skip_unless_usable("rlimits")
+    skip_unless_usable("rlimits")
     sb = Sandbox("rlimits")
     sb.run("pass")
     pid = sb.pid
@@ -228,7 +221,7 @@ def test_started_from_a_short_lived_thread(sandbox: Sandbox) -> None:
 
 
 def test_close_during_a_call_ends_it() -> None:
-    _skip_unless_usable("rlimits")
+    skip_unless_usable("rlimits")
     sb = Sandbox("rlimits", timeout=30)
     sb.run("pass")
     threading.Timer(0.3, sb.close).start()
@@ -273,7 +266,7 @@ def test_bubblewrap_asked_for_but_unusable(monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_rlimits_layer_limits_memory() -> None:
-    _skip_unless_usable("rlimits")
+    skip_unless_usable("rlimits")
     with Sandbox("rlimits", memory_mb=256) as sb:
         assert sb.run("x = bytearray(300 * 2**20)").error == "MemoryError"
         assert sb.run("x = bytearray(10 * 2**20); print(len(x))").stdout == "10485760\n"
