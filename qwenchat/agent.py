@@ -26,15 +26,17 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
 from qwenchat.chatml import AssistantMessage, Message, ToolCall, ToolMessage, render_segments
 from qwenchat.config import Sampling
 from qwenchat.engine.base import Completion, Engine, FinishReason, Generation, Timings, Usage
-from qwenchat.toolcall import CallEvent, ParsedCall, TextEvent, ToolCallParser
-from qwenchat.tools import Tool, ToolArgumentError, ToolRegistry, ToolRunError
+
+if TYPE_CHECKING:  # imported where used: a turn without tools (plain `ask`) never loads them
+    from qwenchat.toolcall import CallEvent, ParsedCall, TextEvent
+    from qwenchat.tools import Tool, ToolRegistry
 
 TOOL_CALL_TOKEN = "<tool_call>"
 
@@ -262,6 +264,8 @@ class Turn:
                 visible.append(delta)
                 yield TextDelta(delta)
         else:
+            from qwenchat.toolcall import ToolCallParser
+
             parser = ToolCallParser(self.tools.names(), bare_json=self.options.bare_json)
             for delta in self._generation:
                 for event in parser.feed(delta):
@@ -276,6 +280,8 @@ class Turn:
     def _route(
         event: TextEvent | CallEvent, visible: list[str], calls: list[ParsedCall]
     ) -> Iterator[Event]:
+        from qwenchat.toolcall import TextEvent
+
         if isinstance(event, TextEvent):
             visible.append(event.text)
             yield TextDelta(event.text)
@@ -326,6 +332,8 @@ class Turn:
         self, call_id: str, call: ParsedCall
     ) -> ToolCallRecord | tuple[Tool, dict[str, Any]]:
         """Validate and approve one call; a record means it will not run."""
+        from qwenchat.tools import ToolArgumentError
+
         assert self.tools is not None
         name = call.name or "?"
 
@@ -382,6 +390,8 @@ def run_tool(tool: Tool, arguments: dict[str, Any], call_id: str = "call_1") -> 
 
 
 async def _run_one(call_id: str, tool: Tool, arguments: dict[str, Any]) -> ToolCallRecord:
+    from qwenchat.tools import ToolRunError
+
     start = time.perf_counter()
     try:
         result, status = await tool.run(arguments), "ok"

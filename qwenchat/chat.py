@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
@@ -21,7 +21,9 @@ from qwenchat.agent import AgentOptions, ApprovalPolicy, Event, TextDelta, ToolC
 from qwenchat.chatml import Message, SystemMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
-from qwenchat.tools import ToolRegistry
+
+if TYPE_CHECKING:
+    from qwenchat.tools import ToolRegistry
 
 
 class Reply(BaseModel):
