@@ -22,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from _common import model_path
+
 from qwenchat.agent import AgentOptions, ApprovalPolicy, Turn
 from qwenchat.chatml import UserMessage
-from qwenchat.config import Sampling, data_dir
+from qwenchat.config import Sampling
 from qwenchat.engine.llama import LlamaEngine
-from qwenchat.models import EVAL_MODEL, TEST_MODEL, assemble
 from qwenchat.tools import load_tools
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,12 +186,7 @@ def main() -> None:
         "--json", dest="as_json", action="store_true", help="print the per-prompt results"
     )
     args = parser.parse_args()
-    specs = {"test": TEST_MODEL, "eval": EVAL_MODEL}
-    path = (
-        assemble(specs[args.model], data_dir() / "models")
-        if args.model in specs
-        else Path(args.model)
-    )
+    path = model_path(args.model)
     engine = LlamaEngine(path, n_ctx=4096)
     tools = load_tools([REPO / "tools"]).registry
     cases = CASES[: args.limit]

@@ -15,10 +15,11 @@ import statistics
 import time
 from pathlib import Path
 
+from _common import model_path
+
 from qwenchat.chatml import UserMessage, render_segments
-from qwenchat.config import Sampling, data_dir
+from qwenchat.config import Sampling
 from qwenchat.engine.llama import LlamaEngine
-from qwenchat.models import TEST_MODEL, assemble
 from qwenchat.toolcall import ToolCallParser
 from qwenchat.tools import load_tools
 
@@ -41,10 +42,10 @@ def parse_seconds_per_delta(deltas: list[str], known: list[str], repeats: int) -
 
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    cli.add_argument("--model", type=Path, help="GGUF path (default: the bundled test model)")
+    cli.add_argument("--model", default="test", help="a GGUF path, or test / eval (default: test)")
     cli.add_argument("--repeats", type=int, default=200)
     args = cli.parse_args()
-    path = args.model or assemble(TEST_MODEL, data_dir() / "models")
+    path = model_path(args.model)
     engine = LlamaEngine(path, n_ctx=4096)
     tools = load_tools([REPO / "tools"]).registry
     known = tools.names()
