@@ -73,7 +73,7 @@ def load_engine(
 ) -> Engine:
     """Resolve ``model`` (a path, a name, or None for the default) and load it."""
     from qwenchat.engine.llama import LlamaEngine
-    from qwenchat.models import resolve_model
+    from qwenchat.models import QWEN_ARCHITECTURE, resolve_model
 
     path = resolve_model(
         str(model) if model is not None else None, settings.model, settings.resolved_models_dir()
@@ -85,7 +85,7 @@ def load_engine(
         gpu_layers=settings.engine.gpu_layers,
     )
     arch = engine.gguf.architecture
-    if arch != "qwen2":
+    if arch != QWEN_ARCHITECTURE:
         warn(
             f"{path.name} is a '{arch}' model, not Qwen2.5 (qwen2):"
             " replies and tool calls may be off"

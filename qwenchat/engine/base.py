@@ -94,13 +94,6 @@ class Generation:
         # The producer checks `cancelled` between tokens and sets `result` last.
         yield from self._produce(self)
 
-    def text(self) -> Completion:
-        """Consume the whole stream and return the completion."""
-        for _ in self:
-            pass
-        assert self.result is not None
-        return self.result
-
 
 class Engine(Protocol):
     """A loaded model that can generate from a rendered ChatML prompt."""

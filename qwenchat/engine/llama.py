@@ -47,7 +47,7 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def resolve_gpu_layers(gpu_layers: GpuLayers, n_layers: int) -> int:
+def resolve_gpu_layers(gpu_layers: GpuLayers) -> int:
     """The ``n_gpu_layers`` value to pass: -1 means all layers."""
     if gpu_layers == "auto":
         return -1 if gpu_offload_supported() else 0
@@ -73,7 +73,7 @@ class LlamaEngine:
         ctx = n_ctx or min(DEFAULT_MAX_CTX, n_train)
         self.threads = threads or default_threads()
         layers = self.gguf.block_count or 0
-        n_gpu = resolve_gpu_layers(gpu_layers, layers)
+        n_gpu = resolve_gpu_layers(gpu_layers)
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(path),
