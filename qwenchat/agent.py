@@ -21,7 +21,6 @@ note not to call it again.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -377,6 +376,7 @@ class Turn:
         """Run the approved calls of one reply concurrently."""
         if not runnable:
             return []
+        import asyncio  # here, not at the top: a turn without tools should not pay for it
 
         async def run_all() -> list[ToolCallRecord]:
             return await asyncio.gather(*(_run_one(*item) for item in runnable))
@@ -386,6 +386,8 @@ class Turn:
 
 def run_tool(tool: Tool, arguments: dict[str, Any], call_id: str = "call_1") -> ToolCallRecord:
     """Run one validated, approved call, as the loop does (for ``qwenchat tools run``)."""
+    import asyncio
+
     return asyncio.run(_run_one(call_id, tool, arguments))
 
 

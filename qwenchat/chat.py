@@ -11,7 +11,7 @@ that is a single reply. The CLI's ``ask`` and the TUI are thin shells over this 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from qwenchat.agent import AgentOptions, ApprovalPolicy, Event, TextDelta, ToolC
 from qwenchat.chatml import Message, SystemMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
+from qwenchat.engine.load import load_engine
 
 if TYPE_CHECKING:
     from qwenchat.tools import ToolRegistry
@@ -64,33 +65,6 @@ class ReplyStream:
         for event in self.events():
             if isinstance(event, TextDelta):
                 yield event.text
-
-
-def load_engine(
-    model: str | Path | None,
-    settings: Settings,
-    warn: Callable[[str], None] = lambda _msg: None,
-) -> Engine:
-    """Resolve ``model`` (a path, a name, or None for the default) and load it."""
-    from qwenchat.engine.llama import LlamaEngine
-    from qwenchat.models import QWEN_ARCHITECTURE, resolve_model
-
-    path = resolve_model(
-        str(model) if model is not None else None, settings.model, settings.resolved_models_dir()
-    )
-    engine = LlamaEngine(
-        path,
-        n_ctx=settings.engine.n_ctx,
-        threads=settings.engine.threads,
-        gpu_layers=settings.engine.gpu_layers,
-    )
-    arch = engine.gguf.architecture
-    if arch != QWEN_ARCHITECTURE:
-        warn(
-            f"{path.name} is a '{arch}' model, not Qwen2.5 (qwen2):"
-            " replies and tool calls may be off"
-        )
-    return engine
 
 
 class Chat:

@@ -45,6 +45,16 @@ def data_dir() -> Path:
     return platformdirs.user_data_path(APP_NAME)
 
 
+def cache_dir() -> Path:
+    """The directory for caches that can be deleted at any time (``$QWENCHAT_CACHE_DIR``)."""
+    override = os.environ.get("QWENCHAT_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    return platformdirs.user_cache_path(APP_NAME)
+
+
 def config_path() -> Path:
     return config_dir() / CONFIG_FILE
 

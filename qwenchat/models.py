@@ -23,6 +23,7 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
+from qwenchat.config import cache_dir
 from qwenchat.errors import ModelError
 from qwenchat.gguf import GGUFInfo, read_metadata
 
@@ -294,7 +295,7 @@ def check_model_file(path: Path) -> GGUFInfo:
         raise ModelError(f"model path {path} is not a file")
     if not os.access(path, os.R_OK):
         raise ModelError(f"model file {path} is not readable (permission denied)")
-    return read_metadata(path)
+    return read_metadata(path, cache_dir() / "gguf-headers")
 
 
 def describe(path: Path) -> ModelInfo:

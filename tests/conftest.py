@@ -9,6 +9,14 @@ import pytest
 from qwenchat.models import TEST_MODEL, assemble, is_installed
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep qwenchat's caches out of the user's cache dir, in and out of process."""
+    monkeypatch.setenv("QWENCHAT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir private to this test run, holding the assembled test model."""

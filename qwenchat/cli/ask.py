@@ -123,8 +123,6 @@ def ask(
     ] = False,
 ) -> None:
     """Answer one prompt and exit: `git diff | qwenchat ask "write a commit message"`."""
-    from qwenchat.agent import AgentOptions, ApprovalPolicy, TextDelta
-    from qwenchat.chat import Chat, load_engine
     from qwenchat.errors import InputError
 
     stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
@@ -133,18 +131,25 @@ def ask(
         raise InputError(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
+    settings = settings_with(gpu_layers, threads, n_ctx)
+    from qwenchat.engine.load import EngineLoad
+
+    # The model loads while the tools and the agent loop are imported and set up.
+    loading = EngineLoad(model, settings, warn=lambda msg: err(f"warning: {msg}"))
+    from qwenchat.agent import AgentOptions, ApprovalPolicy, TextDelta
+    from qwenchat.chat import Chat
+
     registry = None
     if use_tools or tool:
         registry = load_tool_registry(tools_dir)
         if tool:
             registry = registry.select(tool)
-    settings = settings_with(gpu_layers, threads, n_ctx)
     overrides = {
         k: v
         for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
         if v is not None
     }
-    engine = load_engine(model, settings, warn=lambda msg: err(f"warning: {msg}"))
+    engine = loading.result()
     if verbose:
         err(describe_engine(engine))
     chat = Chat(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from qwenchat.chat import Chat
 from qwenchat.chatml import AssistantMessage, SystemMessage, UserMessage
 from qwenchat.config import Settings
@@ -77,7 +79,7 @@ def test_load_engine_warns_about_other_architectures(monkeypatch, tmp_path) -> N
     from types import SimpleNamespace
 
     import qwenchat.engine.llama
-    from qwenchat.chat import load_engine
+    from qwenchat.engine.load import load_engine
     from tests.gguf_builder import gguf_bytes, model_kv
 
     path = tmp_path / "llama3.gguf"
@@ -89,3 +91,31 @@ def test_load_engine_warns_about_other_architectures(monkeypatch, tmp_path) -> N
     assert warnings == [
         "llama3.gguf is a 'llama' model, not Qwen2.5 (qwen2): replies and tool calls may be off"
     ]
+
+
+def test_engine_load_on_a_thread_returns_the_engine(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    import qwenchat.engine.load
+    from qwenchat.engine.load import EngineLoad
+
+    threads: list[str] = []
+
+    def fake_load(model, settings, warn):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        warn("careful")
+        return ("engine", model)
+
+    monkeypatch.setattr(qwenchat.engine.load, "load_engine", fake_load)
+    warnings: list[str] = []
+    assert EngineLoad("m.gguf", Settings(), warnings.append).result() == ("engine", "m.gguf")
+    assert threads == ["engine-load"] and warnings == ["careful"]
+
+
+def test_engine_load_reraises_a_model_error_in_the_caller(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from qwenchat.engine.load import EngineLoad
+    from qwenchat.errors import ModelError
+
+    loading = EngineLoad(str(tmp_path / "absent.gguf"), Settings())
+    with pytest.raises(ModelError, match="not found"):
+        loading.result()

@@ -202,3 +202,58 @@ def test_real_test_model(test_model_path: Path) -> None:
     assert info.block_count == 24
     assert info.chat_template is not None and "<tool_call>" in info.chat_template
     assert info.required_size == test_model_path.stat().st_size
+
+
+# --- the header cache ----------------------------------------------------------
+
+
+def test_cached_header_equals_the_read_one(tmp_path: Path) -> None:
+    path = write(tmp_path, gguf_bytes(model_kv(), f32_tensors()))
+    fresh = read_metadata(path, tmp_path / "cache")
+    cached = read_metadata(path, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+    assert cached == fresh == read_metadata(path)
+    assert cached.kv["tokenizer.ggml.tokens"] == LargeArray(STRING, 100)
+    assert type(cached.kv["tokenizer.ggml.add_bos_token"]) is bool
+
+
+def test_cache_is_used_for_an_unchanged_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, gguf_bytes(model_kv(), f32_tensors()))
+    read_metadata(path, tmp_path / "cache")
+
+    def not_again(_path: Path) -> None:
+        raise AssertionError("the file was parsed again")
+
+    monkeypatch.setattr("qwenchat.gguf._read_file", not_again)
+    assert read_metadata(path, tmp_path / "cache").architecture == "qwen2"
+
+
+def test_a_changed_file_is_validated_again(tmp_path: Path) -> None:
+    data = gguf_bytes(model_kv(), f32_tensors())
+    path = write(tmp_path, data)
+    read_metadata(path, tmp_path / "cache")
+    path.write_bytes(data[:-8])  # truncated in place: size and mtime change
+    with pytest.raises(ModelError, match="truncated"):
+        read_metadata(path, tmp_path / "cache")
+
+
+def test_a_damaged_cache_file_is_ignored(tmp_path: Path) -> None:
+    path = write(tmp_path, gguf_bytes(model_kv(), f32_tensors()))
+    read_metadata(path, tmp_path / "cache")
+    (cache_file,) = (tmp_path / "cache").glob("*.json")
+    cache_file.write_text('{"key": 1, "kv"')
+    assert read_metadata(path, tmp_path / "cache").context_length == 32768
+
+
+def test_an_unwritable_cache_dir_only_costs_speed(tmp_path: Path) -> None:
+    path = write(tmp_path, gguf_bytes(model_kv(), f32_tensors()))
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("")
+    assert read_metadata(path, blocker / "cache").block_count == 24
+
+
+def test_a_missing_file_is_reported_with_a_cache(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cannot read"):
+        read_metadata(tmp_path / "absent.gguf", tmp_path / "cache")

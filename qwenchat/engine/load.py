@@ -1,0 +1,80 @@
+"""Loading a model into an engine, in the caller's thread or on a thread of its own.
+
+Kept apart from :mod:`qwenchat.chat` so that starting a load imports neither
+the agent loop nor llama.cpp before the thread is running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qwenchat.config import Settings
+    from qwenchat.engine.base import Engine
+
+
+def load_engine(
+    model: str | Path | None,
+    settings: Settings,
+    warn: Callable[[str], None] = lambda _msg: None,
+) -> Engine:
+    """Resolve ``model`` (a path, a name, or None for the default) and load it."""
+    from qwenchat.engine.llama import LlamaEngine
+    from qwenchat.models import QWEN_ARCHITECTURE, resolve_model
+
+    path = resolve_model(
+        str(model) if model is not None else None, settings.model, settings.resolved_models_dir()
+    )
+    engine = LlamaEngine(
+        path,
+        n_ctx=settings.engine.n_ctx,
+        threads=settings.engine.threads,
+        gpu_layers=settings.engine.gpu_layers,
+    )
+    arch = engine.gguf.architecture
+    if arch != QWEN_ARCHITECTURE:
+        warn(
+            f"{path.name} is a '{arch}' model, not Qwen2.5 (qwen2):"
+            " replies and tool calls may be off"
+        )
+    return engine
+
+
+class EngineLoad:
+    """:func:`load_engine` on a thread, started at once; :meth:`result` waits for it.
+
+    Loading the weights is C code that releases the GIL, so whatever the caller
+    imports or prepares meanwhile (the agent loop, the chat format) is free.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None,
+        settings: Settings,
+        warn: Callable[[str], None] = lambda _msg: None,
+    ) -> None:
+        self._engine: Engine | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._load, args=(model, settings, warn), name="engine-load", daemon=True
+        )
+        self._thread.start()
+
+    def _load(
+        self, model: str | Path | None, settings: Settings, warn: Callable[[str], None]
+    ) -> None:
+        try:
+            self._engine = load_engine(model, settings, warn)
+        except BaseException as exc:  # re-raised in the caller's thread by result()
+            self._error = exc
+
+    def result(self) -> Engine:
+        """The loaded engine; raises what loading raised (a :class:`ModelError` usually)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._engine is not None
+        return self._engine
