@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qwenchat.errors import ConfigError
+from qwenchat.sandbox.limits import LayerName, Limits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -90,6 +91,19 @@ class EngineSettings(BaseModel):
         return parse_gpu_layers(value) if isinstance(value, str) else value
 
 
+class SandboxSettings(BaseModel):
+    """Where model-written Python runs (the ``python`` tool and TIR mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    layer: LayerName | None = Field(None, description="None: the strongest that works here")
+    allow_unsandboxed: bool = Field(
+        False, description="run code with no isolation where no sandbox works (dangerous)"
+    )
+    timeout: float = Field(10.0, gt=0, description="wall-clock seconds per code run")
+    limits: Limits = Limits()
+
+
 class Settings(BaseModel):
     """The whole configuration, as read from ``config.toml``."""
 
@@ -100,6 +114,7 @@ class Settings(BaseModel):
     system_prompt: str | None = None
     sampling: Sampling = Sampling()
     engine: EngineSettings = EngineSettings()
+    sandbox: SandboxSettings = SandboxSettings()
 
     def resolved_models_dir(self) -> Path:
         return (self.models_dir or data_dir() / "models").expanduser()

@@ -23,20 +23,22 @@ import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qwenchat.sandbox import procs
 from qwenchat.sandbox.jail import (
     Launch,
-    LayerName,
-    Limits,
     SandboxError,
     SandboxLayer,
     plan_launch,
     resolve_layer,
 )
+from qwenchat.sandbox.limits import LayerName, Limits
+
+if TYPE_CHECKING:
+    from qwenchat.config import SandboxSettings
 
 __all__ = ["ExecResult", "Sandbox"]
 
@@ -44,6 +46,7 @@ _INTERRUPT_GRACE_S = 1.0  # how long an interrupted call may take to reply
 _START_TIMEOUT_S = 10.0
 _EXIT_WAIT_S = 2.0
 _LOST = "it was restarted and its state was lost"
+NO_OUTPUT = "(no output: print() the values you need)"
 
 
 class ExecResult(BaseModel):
@@ -56,6 +59,14 @@ class ExecResult(BaseModel):
     timed_out: bool
     restarted: bool  # the interpreter's state was lost: the next call starts afresh
     duration_s: float
+
+    def report(self) -> str:
+        """What a model is shown: the output, then the error's one line (as the Qwen2.5-Math
+        harness shows the last traceback line), or a hint when the code printed nothing."""
+        parts = [self.stdout.rstrip("\n")] if self.stdout.strip() else []
+        if self.error:
+            parts.append(self.error)
+        return "\n".join(parts) or NO_OUTPUT
 
 
 class _Reply(BaseModel):
@@ -310,7 +321,7 @@ class Sandbox:
     call starts (subprocesses, forks, daemons) are killed when it ends. ``layer`` is
     ``None`` to use the strongest that works (:func:`~qwenchat.sandbox.detect_layer`), or
     a layer's name to insist on it. ``timeout`` is the default per-call wall-clock limit
-    in seconds; the other limits are those of :class:`~qwenchat.sandbox.jail.Limits`.
+    in seconds; ``limits`` the rest (:class:`~qwenchat.sandbox.limits.Limits`).
     The ``none`` layer runs code without isolation and is refused unless
     ``allow_unsandboxed``. Thread-safe: calls run one at a time.
     """
@@ -320,33 +331,29 @@ class Sandbox:
         layer: LayerName | None = None,
         *,
         timeout: float = 10.0,
-        memory_mb: int = 1024,
-        cpu_s: int = 600,
-        file_mb: int = 16,
-        disk_mb: int = 64,
-        open_files: int = 64,
-        processes: int = 32,
-        max_output_chars: int = 8000,
+        limits: Limits | None = None,
         allow_unsandboxed: bool = False,
     ) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         self.timeout = timeout
-        self.limits = Limits(
-            memory_mb=memory_mb,
-            cpu_s=cpu_s,
-            file_mb=file_mb,
-            disk_mb=disk_mb,
-            open_files=open_files,
-            processes=processes,
-            max_output_chars=max_output_chars,
-        )
+        self.limits = limits or Limits()
         self._layer_name = layer
         self._layer: SandboxLayer | None = None
-        self._allow_unsandboxed = allow_unsandboxed
+        self.allow_unsandboxed = allow_unsandboxed
         self._kernel: _Kernel | None = None
         self._lock = threading.Lock()
         self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: SandboxSettings) -> Sandbox:
+        """A sandbox as the ``[sandbox]`` config section describes it."""
+        return cls(
+            settings.layer,
+            timeout=settings.timeout,
+            limits=settings.limits,
+            allow_unsandboxed=settings.allow_unsandboxed,
+        )
 
     @property
     def layer(self) -> SandboxLayer:
@@ -373,7 +380,7 @@ class Sandbox:
             if self._closed:
                 raise SandboxError("the sandbox is closed")
             if self._kernel is None:
-                launch = plan_launch(self.layer, self.limits, self._allow_unsandboxed)
+                launch = plan_launch(self.layer, self.limits, self.allow_unsandboxed)
                 self._kernel = _Kernel(launch, self.limits)
             result = self._kernel.execute(code, self.timeout if timeout is None else timeout)
             if result.restarted or self._closed:

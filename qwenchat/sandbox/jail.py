@@ -34,14 +34,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qwenchat.errors import QwenchatError
 from qwenchat.sandbox import procs
+from qwenchat.sandbox.limits import LayerName, Limits
 
 __all__ = [
     "KERNEL_PATH",
     "SANDBOX_UID",
     "WORK_DIR",
     "Launch",
-    "LayerName",
-    "Limits",
     "SandboxError",
     "SandboxLayer",
     "detect_layer",
@@ -49,7 +48,6 @@ __all__ = [
     "resolve_layer",
 ]
 
-LayerName = Literal["bubblewrap", "rlimits", "none"]
 SANDBOX_UID = 65534  # "nobody": owns nothing on the host
 WORK_DIR = "/home/sandbox"  # the code's cwd and HOME inside bwrap
 KERNEL_PATH = Path(__file__).with_name("kernel.py")
@@ -73,22 +71,6 @@ class SandboxLayer(BaseModel):
     name: LayerName
     strength: Literal["full", "weaker", "none"]
     reason: str = Field(description="one line: why this layer (e.g. 'bwrap not found')")
-
-
-class Limits(BaseModel):
-    """Resource limits of one sandbox, applied to every process in it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    memory_mb: int = Field(default=1024, ge=128, description="address space per process")
-    cpu_s: int = Field(default=600, ge=1, description="CPU time per process over its life")
-    file_mb: int = Field(default=16, ge=1, description="size of any one written file")
-    disk_mb: int = Field(default=64, ge=1, description="size of /tmp and of the work dir (bwrap)")
-    open_files: int = Field(default=64, ge=16, description="open file descriptors per process")
-    processes: int = Field(default=32, ge=2, description="processes and threads of the sandbox")
-    max_output_chars: int = Field(
-        default=8000, ge=100, description="head and tail kept of long output"
-    )
 
 
 @dataclass(frozen=True)

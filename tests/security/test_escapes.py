@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from qwenchat.sandbox import Sandbox, jail, procs
+from qwenchat.sandbox.limits import Limits
 from tests.sandbox_layers import skip_unless_usable
 
 LAYERS = ["bubblewrap", "rlimits"]
@@ -201,7 +202,7 @@ def test_huge_file_hits_the_file_size_limit(shared: Sandbox) -> None:
 
 def test_many_small_files_fill_the_size_limited_work_dir() -> None:
     skip_unless_usable("bubblewrap")
-    with Sandbox("bubblewrap", timeout=5, disk_mb=4) as sb:
+    with Sandbox("bubblewrap", timeout=5, limits=Limits(disk_mb=4)) as sb:
         code = (
             "for i in range(100000):\n    with open(f'f{i}', 'w') as f:\n        f.write('x' * 100)"
         )

@@ -15,6 +15,7 @@ import pytest
 
 from qwenchat.errors import QwenchatError
 from qwenchat.sandbox import ExecResult, Sandbox, SandboxError, SandboxLayer, detect_layer, jail
+from qwenchat.sandbox.limits import Limits
 from tests.sandbox_layers import skip_unless_usable
 
 LAYERS = ["bubblewrap", "rlimits"]
@@ -171,7 +172,7 @@ def test_long_output_keeps_head_and_tail(sandbox: Sandbox) -> None:
 
 def test_output_limit_is_configurable() -> None:
     skip_unless_usable("rlimits")
-    with Sandbox("rlimits", max_output_chars=100) as sb:
+    with Sandbox("rlimits", limits=Limits(max_output_chars=100)) as sb:
         stdout = sb.run("print('x' * 1000)").stdout
     assert stdout == "x" * 50 + "\n... [901 characters truncated] ...\n" + "x" * 49 + "\n"
 
@@ -267,7 +268,7 @@ def test_bubblewrap_asked_for_but_unusable(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_rlimits_layer_limits_memory() -> None:
     skip_unless_usable("rlimits")
-    with Sandbox("rlimits", memory_mb=256) as sb:
+    with Sandbox("rlimits", limits=Limits(memory_mb=256)) as sb:
         assert sb.run("x = bytearray(300 * 2**20)").error == "MemoryError"
         assert sb.run("x = bytearray(10 * 2**20); print(len(x))").stdout == "10485760\n"
 
@@ -276,4 +277,4 @@ def test_bad_limits_are_rejected() -> None:
     with pytest.raises(ValueError):
         Sandbox(timeout=0)
     with pytest.raises(ValueError):
-        Sandbox(memory_mb=1)
+        Sandbox(limits=Limits(memory_mb=1))
