@@ -6,11 +6,14 @@ from collections.abc import Iterator, Sequence
 
 from qwenchat.chatml import Segment
 from qwenchat.config import Sampling
-from qwenchat.engine.base import Clock, Completion, Generation, Usage
+from qwenchat.engine.base import Clock, Completion, Generation, StopStrings, Usage
 
 
 class ScriptedEngine:
-    """Replies with the scripted texts in order, one character per "token"."""
+    """Replies with the scripted texts in order, one character per "token".
+
+    Records each prompt (as text), each reply's banned tokens and stop strings.
+    """
 
     model_name = "scripted"
     n_ctx = 4096
@@ -19,26 +22,40 @@ class ScriptedEngine:
         self.replies = list(replies)
         self.prompts: list[str] = []
         self.banned: list[tuple[str, ...]] = []
+        self.stops: list[tuple[str, ...]] = []
 
     def count_tokens(self, prompt: list[Segment]) -> int:
         return sum(len(seg.text) for seg in prompt)
 
     def generate(
-        self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()
+        self,
+        prompt: list[Segment],
+        sampling: Sampling,
+        *,
+        banned: Sequence[str] = (),
+        stop: Sequence[str] = (),
     ) -> Generation:
         self.banned.append(tuple(banned))
-        return Generation(lambda gen: self._produce(gen, prompt, sampling))
+        self.stops.append(tuple(stop))
+        return Generation(lambda gen: self._produce(gen, prompt, sampling, stop))
 
-    def _produce(self, gen: Generation, prompt: list[Segment], sampling: Sampling) -> Iterator[str]:
+    def _produce(
+        self, gen: Generation, prompt: list[Segment], sampling: Sampling, stop: Sequence[str]
+    ) -> Iterator[str]:
         clock = Clock()
         self.prompts.append("".join(seg.text for seg in prompt))
         text = self.replies.pop(0)[: sampling.max_tokens]
         out = []
         finish = "stop"
+        watch = StopStrings(stop)
+        hit = None
         for char in text:
             clock.tick()
             out.append(char)
             yield char
+            hit = watch.feed(char)
+            if hit is not None:
+                break
             if gen.cancelled:
                 finish = "cancelled"
                 break
@@ -47,4 +64,5 @@ class ScriptedEngine:
             finish_reason=finish,
             usage=Usage(prompt_tokens=self.count_tokens(prompt), completion_tokens=len(out)),
             timings=clock.timings(),
+            stop_sequence=hit,
         )

@@ -42,6 +42,25 @@ class Completion(BaseModel):
     finish_reason: FinishReason
     usage: Usage
     timings: Timings
+    stop_sequence: str | None = None
+    """The stop string that ended the reply (the text includes it), if one did."""
+
+
+class StopStrings:
+    """Watches streamed text for stop strings, across delta boundaries."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self._keep = max((len(s) for s in self.stops), default=0)
+        self._tail = ""
+
+    def feed(self, text: str) -> str | None:
+        """Add a delta; return the first stop string the text now contains, if any."""
+        if not self.stops:
+            return None
+        window = self._tail + text
+        self._tail = window[-self._keep :]
+        return next((s for s in self.stops if s in window), None)
 
 
 class Clock:
@@ -107,7 +126,17 @@ class Engine(Protocol):
     def count_tokens(self, prompt: list[Segment]) -> int: ...
 
     def generate(
-        self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()
+        self,
+        prompt: list[Segment],
+        sampling: Sampling,
+        *,
+        banned: Sequence[str] = (),
+        stop: Sequence[str] = (),
     ) -> Generation:
-        """Start a reply; ``banned`` lists special tokens (e.g. ``<tool_call>``) it may not emit."""
+        """Start a reply.
+
+        ``banned`` lists special tokens (e.g. ``<tool_call>``) it may not emit. The
+        reply ends after the token that completes any string of ``stop``; that token's
+        text is kept, so the reply's text and its token ids stay the same sequence.
+        """
         ...

@@ -25,7 +25,7 @@ import numpy as np
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
 from qwenchat.config import GpuLayers, Sampling
-from qwenchat.engine.base import Clock, Completion, FinishReason, Generation, Usage
+from qwenchat.engine.base import Clock, Completion, FinishReason, Generation, StopStrings, Usage
 from qwenchat.errors import GenerationError, InputError, ModelError
 from qwenchat.gguf import GGUFInfo
 from qwenchat.models import check_model_file
@@ -148,10 +148,15 @@ class LlamaEngine:
         return len(self.tokenize(prompt))
 
     def generate(
-        self, prompt: list[Segment], sampling: Sampling, *, banned: Sequence[str] = ()
+        self,
+        prompt: list[Segment],
+        sampling: Sampling,
+        *,
+        banned: Sequence[str] = (),
+        stop: Sequence[str] = (),
     ) -> Generation:
         suppress = [self._special_id(text) for text in banned]
-        return Generation(lambda gen: self._produce(gen, prompt, sampling, suppress))
+        return Generation(lambda gen: self._produce(gen, prompt, sampling, suppress, stop))
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -171,7 +176,12 @@ class LlamaEngine:
         return n - 1 if n == len(ids) and n > 0 else n
 
     def _produce(
-        self, gen: Generation, prompt: list[Segment], sampling: Sampling, suppress: list[int]
+        self,
+        gen: Generation,
+        prompt: list[Segment],
+        sampling: Sampling,
+        suppress: list[int],
+        stop: Sequence[str],
     ) -> Iterator[str]:
         clock = Clock()
         ids = self.tokenize(prompt)
@@ -188,6 +198,8 @@ class LlamaEngine:
         out: list[int] = []
         parts: list[str] = []
         finish: FinishReason = "length"
+        watch = StopStrings(stop)
+        hit: str | None = None
         tokens = self._llm.generate(
             ids,
             temp=sampling.temperature,
@@ -208,6 +220,10 @@ class LlamaEngine:
                 if text:
                     parts.append(text)
                     yield text
+                    hit = watch.feed(text)
+                    if hit is not None:
+                        finish = "stop"
+                        break
                 if gen.cancelled:
                     finish = "cancelled"
                     break
@@ -228,6 +244,7 @@ class LlamaEngine:
             finish_reason=finish,
             usage=Usage(prompt_tokens=len(ids), cached_tokens=cached, completion_tokens=len(out)),
             timings=clock.timings(),
+            stop_sequence=hit,
         )
 
     def _remember(self, text: str, ids: list[int]) -> None:
