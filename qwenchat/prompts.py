@@ -1,0 +1,109 @@
+"""The prompts library: named system prompts in Markdown files with YAML front matter.
+
+A prompt file looks like::
+
+    ---
+    name: tir-math
+    description: one line saying what it is for
+    ---
+    The system prompt itself, as many lines as it needs.
+
+The built-in prompts are the repository's top-level ``prompts/`` directory,
+installed as data under ``<prefix>/share/qwenchat/prompts``. The user's own live
+in ``<config dir>/prompts`` and win on a name clash.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qwenchat.config import config_dir
+from qwenchat.errors import ConfigError
+
+_MAX_FILE_BYTES = 256 * 1024
+_FENCE = "---"
+
+
+class Prompt(BaseModel):
+    """A named system prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    text: str = Field(min_length=1)
+    path: Path | None = None
+
+
+def builtin_dir() -> Path:
+    """The built-in prompts: a source checkout's ``prompts/``, else the installed data."""
+    checkout = Path(__file__).resolve().parent.parent / "prompts"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share" / "qwenchat" / "prompts"
+
+
+def user_dir() -> Path:
+    return config_dir() / "prompts"
+
+
+def load_prompt_file(path: Path) -> Prompt:
+    """Read and validate one prompt file; raises :class:`ConfigError` naming the file."""
+    try:
+        if path.stat().st_size > _MAX_FILE_BYTES:
+            raise ConfigError(f"prompt file {path} is over {_MAX_FILE_BYTES // 1024} KiB")
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read prompt file {path}: {exc}") from None
+    meta, body = _split_front_matter(raw, path)
+    try:
+        return Prompt.model_validate(
+            {"name": path.stem, **meta, "text": body.strip(), "path": path}
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(part) for part in err["loc"])
+        raise ConfigError(f"prompt file {path}: '{key}': {err['msg']}") from None
+
+
+def _split_front_matter(raw: str, path: Path) -> tuple[dict[str, object], str]:
+    lines = raw.splitlines(keepends=True)
+    if not lines or lines[0].strip() != _FENCE:
+        return {}, raw
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == _FENCE), None)
+    if end is None:
+        raise ConfigError(f"prompt file {path}: the front matter has no closing '---' line")
+    try:
+        meta = yaml.safe_load("".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        raise ConfigError(f"prompt file {path}: broken YAML front matter{where}") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"prompt file {path}: the front matter is not a mapping of keys")
+    return meta, "".join(lines[end + 1 :])
+
+
+def list_prompts() -> dict[str, Prompt]:
+    """Every prompt by name: the built-in ones, then the user's (which win)."""
+    found: dict[str, Prompt] = {}
+    for directory in (builtin_dir(), user_dir()):
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.md")):
+                prompt = load_prompt_file(path)
+                found[prompt.name] = prompt
+    return found
+
+
+def get_prompt(name: str) -> Prompt:
+    """The prompt called ``name``; raises :class:`ConfigError` listing the names there are."""
+    for directory in (user_dir(), builtin_dir()):
+        path = directory / f"{name}.md"
+        if path.is_file():
+            return load_prompt_file(path)
+    prompts = list_prompts()
+    if name in prompts:  # a file whose front matter renames it
+        return prompts[name]
+    raise ConfigError(f"no prompt named '{name}' (there are: {', '.join(sorted(prompts))})")
