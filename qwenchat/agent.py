@@ -129,7 +129,7 @@ def _call_key(name: str, arguments: Any) -> str:
     return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False)
 
 
-def _sum_usage(completions: list[Completion]) -> Usage:
+def sum_usage(completions: list[Completion]) -> Usage:
     return Usage(
         prompt_tokens=sum(c.usage.prompt_tokens for c in completions),
         cached_tokens=sum(c.usage.cached_tokens for c in completions),
@@ -137,7 +137,7 @@ def _sum_usage(completions: list[Completion]) -> Usage:
     )
 
 
-def _sum_timings(completions: list[Completion]) -> Timings:
+def sum_timings(completions: list[Completion]) -> Timings:
     decoded = sum(c.usage.completion_tokens for c in completions)
     decode_time = sum(
         c.usage.completion_tokens / c.timings.decode_tokens_per_s
@@ -232,8 +232,8 @@ class Turn:
             text=text,
             finish_reason="cancelled" if self._cancelled else last.finish_reason,
             rounds=len(completions),
-            usage=_sum_usage(completions),
-            timings=_sum_timings(completions),
+            usage=sum_usage(completions),
+            timings=sum_timings(completions),
             tool_calls=records,
         )
 

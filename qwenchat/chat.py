@@ -22,9 +22,13 @@ from qwenchat.chatml import Message, SystemMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
 from qwenchat.engine.load import load_engine
+from qwenchat.tir import TIR_PROMPT, TirTurn, extract_boxed
 
 if TYPE_CHECKING:
-    from qwenchat.tools import ToolRegistry
+    from types import TracebackType
+
+    from qwenchat.sandbox import Sandbox
+    from qwenchat.tools import Tool, ToolRegistry
 
 
 class Reply(BaseModel):
@@ -37,6 +41,8 @@ class Reply(BaseModel):
     timings: Timings
     rounds: int = 1
     tool_calls: list[ToolCallRecord] = []
+    answer: str | None = None
+    """The last ``\\boxed{...}`` of the text, if any (TIR and math prompts ask for one)."""
 
 
 class ReplyStream:
@@ -47,7 +53,7 @@ class ReplyStream:
     :meth:`events` gives everything instead (text, tool calls, notices).
     """
 
-    def __init__(self, chat: Chat, turn: Turn) -> None:
+    def __init__(self, chat: Chat, turn: Turn | TirTurn) -> None:
         self._chat = chat
         self._turn = turn
         self.reply: Reply | None = None
@@ -59,7 +65,11 @@ class ReplyStream:
         yield from self._turn
         result = self._turn.result
         assert result is not None
-        self.reply = Reply(model=self._chat.engine.model_name, **result.model_dump())
+        self.reply = Reply(
+            model=self._chat.engine.model_name,
+            answer=extract_boxed(result.text),
+            **result.model_dump(),
+        )
 
     def __iter__(self) -> Iterator[str]:
         for event in self.events():
@@ -77,6 +87,10 @@ class Chat:
         settings: the configuration (read from the config file when None).
         engine: an already loaded engine (shares its KV cache); overrides ``model``.
         tools: tools the model may call (see :mod:`qwenchat.tools`).
+        python: offer the ``python`` tool too, running code in this chat's sandbox.
+        tir: answer in tool-integrated reasoning mode (:mod:`qwenchat.tir`): the model's
+            ```python blocks run in this chat's sandbox; the system prompt defaults to
+            the TIR one.
         approval: who approves calls of tools not marked safe (default: nobody, so they
             are refused).
         agent: loop options (round limit, robustness features).
@@ -92,23 +106,81 @@ class Chat:
         settings: Settings | None = None,
         engine: Engine | None = None,
         tools: ToolRegistry | None = None,
+        python: bool = False,
+        tir: bool = False,
         approval: ApprovalPolicy | None = None,
         agent: AgentOptions | None = None,
         **sampling: Any,
     ) -> None:
-        settings = settings or load_settings()
-        self.engine = engine or load_engine(model, settings)
-        self.sampling = Sampling.model_validate({**settings.sampling.model_dump(), **sampling})
-        self.tools = tools
+        self.settings = settings or load_settings()
+        self.engine = engine or load_engine(model, self.settings)
+        self.sampling = Sampling.model_validate({**self.settings.sampling.model_dump(), **sampling})
+        self.tir = tir
         self.approval = approval or ApprovalPolicy()
         self.agent = agent or AgentOptions()
-        system = system if system is not None else settings.system_prompt
+        self._sandbox: Sandbox | None = None
+        self._python: Tool | None = None
+        self.tools = tools
+        if python:
+            from qwenchat.tools import ToolRegistry
+
+            self.tools = ToolRegistry([*(tools or ()), self.python_tool()])
+        if system is None and tir:
+            from qwenchat.prompts import get_prompt
+
+            system = get_prompt(TIR_PROMPT).text
+        elif system is None:
+            system = self.settings.system_prompt
         self.messages: list[Message] = [SystemMessage(content=system)] if system else []
         self._call_results: dict[str, str] = {}
 
+    @property
+    def sandbox(self) -> Sandbox:
+        """This chat's sandbox (started on its first code run; see :meth:`close`)."""
+        if self._sandbox is None:
+            from qwenchat.sandbox import Sandbox
+
+            self._sandbox = Sandbox.from_settings(self.settings.sandbox)
+        return self._sandbox
+
+    def python_tool(self) -> Tool:
+        """The ``python`` tool bound to :attr:`sandbox`; raises ``SandboxError`` if none works."""
+        if self._python is None:
+            from qwenchat.tools.python import python_tool
+
+            self._python = python_tool(self.sandbox)
+        return self._python
+
+    def close(self) -> None:
+        """Stop the sandbox and everything it runs (the engine stays loaded)."""
+        if self._sandbox is not None:
+            self._sandbox.close()
+
+    def __enter__(self) -> Chat:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
     def stream(self, text: str) -> ReplyStream:
         """Add a user message and stream the answer (see :class:`ReplyStream`)."""
+        python = self.python_tool() if self.tir else None  # before the message: it may raise
         self.messages.append(UserMessage(content=text))
+        if python is not None:
+            tir = TirTurn(
+                self.engine,
+                self.messages,
+                self.sampling,
+                python=python,
+                policy=self.approval,
+                max_rounds=self.agent.max_rounds,
+            )
+            return ReplyStream(self, tir)
         turn = Turn(
             self.engine,
             self.messages,

@@ -12,8 +12,11 @@ import typer
 
 from qwenchat.cli.common import (
     EXIT_INTERRUPTED,
+    PYTHON,
+    describe_sandbox,
     err,
     load_tool_registry,
+    sandbox_usable,
     settings_with,
     terminal_approver,
 )
@@ -108,8 +111,16 @@ def ask(
         Optional[list[str]],
         typer.Option("--allow", help="Approve calls of this tool (repeatable)."),
     ] = None,
+    tir: Annotated[
+        bool,
+        typer.Option(
+            "--tir",
+            help="Tool-integrated reasoning: the model's Python runs in the sandbox and it"
+            " reads the output; the final \\boxed{} answer is printed on its own last line.",
+        ),
+    ] = False,
     max_rounds: Annotated[
-        int, typer.Option(help="Most model replies in one tool-calling turn.")
+        int, typer.Option(help="Most model replies in one tool-calling or TIR turn.")
     ] = 8,
     verbose: Annotated[
         bool,
@@ -140,10 +151,12 @@ def ask(
     from qwenchat.chat import Chat
 
     registry = None
-    if use_tools or tool:
+    wanted = set(tool or ())
+    if use_tools or wanted - {PYTHON}:
         registry = load_tool_registry(tools_dir)
-        if tool:
-            registry = registry.select(tool)
+        if wanted - {PYTHON}:
+            registry = registry.select([name for name in tool or () if name != PYTHON])
+    python = PYTHON in wanted or (use_tools and sandbox_usable(settings, warn=True))
     overrides = {
         k: v
         for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
@@ -152,11 +165,15 @@ def ask(
     engine = loading.result()
     if verbose:
         err(describe_engine(engine))
+    if verbose and (python or tir):
+        err(describe_sandbox(settings))
     chat = Chat(
         system=system,
         settings=settings,
         engine=engine,
         tools=registry,
+        python=python,
+        tir=tir,
         approval=ApprovalPolicy(yes=yes, allow=set(allow or ()), ask=terminal_approver()),
         agent=AgentOptions(max_rounds=max_rounds),
         **overrides,
@@ -171,15 +188,21 @@ def ask(
                 sys.stdout.flush()
         elif show_progress:
             _progress(event)
+    chat.close()
     reply = stream.reply
     assert reply is not None
     if as_json:
-        fields = {"text", "model", "usage", "timings"} | (
-            {"tool_calls", "rounds"} if registry else set()
-        )
+        fields = {"text", "model", "usage", "timings"}
+        fields |= {"tool_calls", "rounds"} if chat.tools or tir else set()
+        fields |= {"answer"} if tir else set()
         print(json.dumps(reply.model_dump(include=fields), ensure_ascii=False))
-    elif not reply.text.endswith("\n"):
-        sys.stdout.write("\n")
+    else:
+        if not reply.text.endswith("\n"):
+            sys.stdout.write("\n")
+        if tir:
+            sys.stdout.write(f"\nAnswer: {reply.answer}\n" if reply.answer else "")
+            if not reply.answer and reply.finish_reason != "cancelled":
+                err("no \\boxed{} answer in the reply")
     if verbose:
         err(describe_reply(reply))
     if reply.finish_reason == "cancelled":

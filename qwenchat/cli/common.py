@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from qwenchat.tools import Tool, ToolRegistry
 
 EXIT_INTERRUPTED = 130
+PYTHON = "python"  # the built-in tool bound to a conversation's sandbox
 
 
 def err(message: str) -> None:
@@ -54,6 +55,29 @@ def load_tool_registry(tools_dirs: list[Path] | None) -> ToolRegistry:
     for problem in loaded.problems:
         err(f"warning: {problem}")
     return loaded.registry
+
+
+def describe_sandbox(settings: Settings) -> str:
+    """One line: the sandbox layer model-written code runs in, and why."""
+    from qwenchat.sandbox import Sandbox
+
+    layer = Sandbox.from_settings(settings.sandbox).layer
+    strength = {"full": "", "weaker": ", WEAKER isolation", "none": ", NO isolation"}
+    return f"sandbox {layer.name}{strength[layer.strength]} ({layer.reason})"
+
+
+def sandbox_usable(settings: Settings, *, warn: bool) -> bool:
+    """Whether code can run here; with ``warn``, say why not, or that isolation is weaker."""
+    from qwenchat.sandbox import Sandbox
+
+    sandbox = Sandbox.from_settings(settings.sandbox)
+    layer = sandbox.layer
+    usable = layer.strength != "none" or sandbox.allow_unsandboxed
+    if warn and not usable:
+        err(f"warning: the python tool is off: no sandbox works here ({layer.reason})")
+    elif warn and layer.strength != "full":
+        err(f"warning: {describe_sandbox(settings)}: python calls need approval")
+    return usable
 
 
 def terminal_approver() -> Approver | None:

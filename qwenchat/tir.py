@@ -1,0 +1,194 @@
+"""Tool-integrated reasoning (TIR): the model writes Python, the code runs, it reads the output.
+
+This is the Qwen2.5-Math way of solving problems. With the TIR system prompt
+(``prompts/tir-math.md``) the model reasons in text, writes a ```python block and
+then ```output; generation stops there, the block runs in the conversation's
+sandbox, and its output is appended to the same assistant reply as ::
+
+    ```output
+    <what the code printed, or its error's last line>
+    ```
+
+after which the model goes on, for up to ``max_rounds`` replies. The final
+answer is the last ``\\boxed{...}`` (:func:`extract_boxed`).
+
+Small models have one more habit, handled here: they end the reply right after a
+```python block, without ```output and without an answer. Such a block is run
+too, and the model continues from its output.
+
+Code runs go through the ``python`` tool (:mod:`qwenchat.tools.python`), so they
+are approved by the same policy and reported with the same events as tool calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from qwenchat.agent import (
+    ApprovalPolicy,
+    CallStatus,
+    Event,
+    Notice,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallRecord,
+    ToolCallStarted,
+    TurnResult,
+    run_tool,
+    sum_timings,
+    sum_usage,
+)
+from qwenchat.chatml import AssistantMessage, Message, Segment, render_segments
+from qwenchat.config import Sampling
+from qwenchat.engine.base import Completion, Engine, Generation
+
+if TYPE_CHECKING:
+    from qwenchat.tools import Tool
+
+TIR_PROMPT = "tir-math"
+"""The prompts-library name of TIR mode's default system prompt: the Qwen2.5-Math one,
+plus a sentence on the ```python/```output protocol, without which the small coder
+models answered in prose and never wrote code."""
+OUTPUT_FENCE = "```output"
+
+_CODE_BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL)
+_UNCLOSED_CODE = re.compile(r"```(?:python|py)[ \t]*\n(.*)\Z", re.DOTALL)
+_BOXED = "\\boxed"
+
+
+def extract_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` in ``text`` (braces balanced), or None."""
+    start = text.rfind(_BOXED + "{")
+    while start != -1:
+        depth, i = 0, start + len(_BOXED)
+        for i in range(start + len(_BOXED), len(text)):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                return text[start + len(_BOXED) + 1 : i].strip()
+        start = text.rfind(_BOXED + "{", 0, start)  # unbalanced: try an earlier one
+    return None
+
+
+def code_to_run(text: str, completion: Completion) -> str | None:
+    """The code a reply asks to run, or None when the reply is an answer.
+
+    After a stop at ```output, the last python block before it (closed or not). After a
+    reply that ended on its own, a python block that closes it, unless it gave an answer.
+    """
+    if completion.stop_sequence == OUTPUT_FENCE:
+        before = text[: text.rfind(OUTPUT_FENCE)]
+        blocks = _CODE_BLOCK.findall(before) or _UNCLOSED_CODE.findall(before)
+        return blocks[-1] if blocks else ""
+    if completion.finish_reason != "stop" or extract_boxed(text) is not None:
+        return None
+    stripped = text.rstrip()
+    blocks = list(_CODE_BLOCK.finditer(stripped))
+    if blocks and blocks[-1].end() == len(stripped):
+        return blocks[-1].group(1)
+    return None
+
+
+def output_block(text: str, report: str) -> str:
+    """The text that follows ``text`` to show the model its code's output."""
+    if text.rstrip().endswith(OUTPUT_FENCE):
+        opening = "" if text.endswith("\n") else "\n"
+    else:
+        opening = ("\n" if text.endswith("\n") else "\n\n") + OUTPUT_FENCE + "\n"
+    return f"{opening}{report}\n```\n"
+
+
+class TirTurn:
+    """One user turn in TIR mode; iterate for :data:`~qwenchat.agent.Event` s, then read
+    :attr:`result`. Code runs are reported as calls of ``python`` (the tool given)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        messages: list[Message],
+        sampling: Sampling,
+        *,
+        python: Tool,
+        policy: ApprovalPolicy | None = None,
+        max_rounds: int = 8,
+    ) -> None:
+        self.engine = engine
+        self.messages = messages
+        self.sampling = sampling
+        self.python = python
+        self.policy = policy or ApprovalPolicy()
+        self.max_rounds = max_rounds
+        self.result: TurnResult | None = None
+        self._generation: Generation | None = None
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        """Stop the current reply within one token and run no more code (any thread)."""
+        self._cancelled = True
+        if self._generation is not None:
+            self._generation.cancel()
+
+    def __iter__(self) -> Iterator[Event]:
+        pieces: list[str] = []  # generated text and output blocks, in order
+        completions: list[Completion] = []
+        records: list[ToolCallRecord] = []
+        for _ in range(self.max_rounds):
+            text, completion = yield from self._generate(pieces)
+            pieces.append(text)
+            completions.append(completion)
+            if self._cancelled or completion.finish_reason == "cancelled":
+                break
+            code = code_to_run(text, completion)
+            if code is None:
+                break
+            record = yield from self._run(code, len(records) + 1)
+            records.append(record)
+            block = output_block(text, record.result)
+            pieces.append(block)
+            yield TextDelta(block)
+        else:
+            yield Notice(f"stopped after {self.max_rounds} rounds of code without a final answer")
+        text = "".join(pieces).strip()
+        self.messages.append(AssistantMessage(content=text))
+        self.result = TurnResult(
+            text=text,
+            finish_reason="cancelled" if self._cancelled else completions[-1].finish_reason,
+            rounds=len(completions),
+            usage=sum_usage(completions),
+            timings=sum_timings(completions),
+            tool_calls=records,
+        )
+
+    def _generate(self, pieces: list[str]) -> Iterator[Event]:
+        # Each piece is its own segment, so the engine finds its replies' token ids
+        # and the KV cache covers the whole turn so far.
+        prompt = render_segments(self.messages) + [Segment(piece, False) for piece in pieces]
+        self._generation = self.engine.generate(prompt, self.sampling, stop=(OUTPUT_FENCE,))
+        if self._cancelled:
+            self._generation.cancel()
+        deltas: list[str] = []
+        for delta in self._generation:
+            deltas.append(delta)
+            yield TextDelta(delta)
+        completion = self._generation.result
+        assert completion is not None
+        return "".join(deltas), completion
+
+    def _run(self, code: str, number: int) -> Iterator[Event]:
+        call_id, arguments = f"code_{number}", {"code": code}
+
+        def refused(status: CallStatus, result: str) -> ToolCallRecord:
+            return ToolCallRecord(
+                id=call_id, name=self.python.name, arguments=arguments, status=status, result=result
+            )
+
+        if not code.strip():
+            record = refused("invalid", "Error: there is no ```python block before ```output")
+        elif self._cancelled or not self.policy.approves(self.python, arguments):
+            record = refused("denied", "Error: the user did not approve running this code.")
+        else:
+            yield ToolCallStarted(call_id, self.python.name, arguments)
+            record = run_tool(self.python, arguments, call_id)
+        yield ToolCallFinished(record)
+        return record
