@@ -186,14 +186,19 @@ def run_json(cmd: Sequence[str], *, env: dict[str, str] | None = None) -> dict[s
 def interleave(
     runs: dict[str, Callable[[], T]], repeats: int, warmup: int = 0
 ) -> dict[str, list[T]]:
-    """Run each contender once per round, in turn (A/B/A/B...); warm-up rounds are dropped."""
+    """Run each contender once per round (A/B, B/A, A/B...); warm-up rounds are dropped.
+
+    The order rotates every round so that no contender always runs first, right
+    after a pause, or right after the same other one.
+    """
     results: dict[str, list[T]] = {name: [] for name in runs}
+    names = list(runs)
     rounds = warmup + repeats
     for i in range(rounds):
         label = f"warm-up {i + 1}/{warmup}" if i < warmup else f"run {i - warmup + 1}/{repeats}"
-        for name, fn in runs.items():
+        for name in names[i % len(names) :] + names[: i % len(names)]:
             progress(f"{label}: {name}")
-            value = fn()
+            value = runs[name]()
             if i >= warmup:
                 results[name].append(value)
     return results

@@ -1,0 +1,242 @@
+"""GSM8K accuracy in three modes: chain of thought, TIR, and the python tool.
+
+    run     solve problems of ../shared/data/gsm8k/test.jsonl (the first --limit, from
+            --start) with one model in one mode, greedy, a fresh conversation (and
+            sandbox) per problem, through qwenchat's Chat as `ask` runs it; each result
+            is appended to bench/results/gsm8k/MODEL-MODE.jsonl at once, and problems
+            already there are skipped, so an interrupted run resumes where it stopped.
+    report  read every results file and print accuracy, mean completion tokens, mean
+            wall time and sandbox time per problem, by model and mode, and the gain of
+            TIR and of the tool over chain of thought on the problems both solved.
+
+Modes:
+  cot   prompts/math-cot.md, the Qwen2.5-Math CoT prompt: "Please reason step by step,
+        and put your final answer within \\boxed{}."
+  tir   qwenchat's TIR mode (prompts/tir-math.md: the Qwen2.5-Math TIR prompt plus one
+        sentence on the protocol), ```python blocks run in the sandbox, ```output fed
+        back (qwenchat.tir), up to --max-rounds replies
+  tool  the python tool offered through Qwen2.5 tool calls (<tool_call>, or the bare
+        JSON small models write), with the CoT prompt plus "use the python tool"
+
+Grading: the number after `####` against the last \\boxed{} of the reply (commas, $,
+units and LaTeX dropped; equal within 1e-6); a reply without \\boxed{} is graded by
+its last number and counted in `no box`.
+
+    .venv/bin/python bench/gsm8k.py run --model test|eval|PATH --mode cot|tir|tool
+        [--limit 200] [--start 0] [--max-tokens 512] [--max-rounds 4] [--threads N]
+    .venv/bin/python bench/gsm8k.py report [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import BENCH_DIR, BenchError, cpu_threads, main_guard, model_path, print_table
+
+DATA = BENCH_DIR.parent.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+RESULTS = BENCH_DIR / "results" / "gsm8k"
+TOOL_PROMPT = (
+    "Please reason step by step. Use the python tool for every calculation, then put your "
+    "final answer within \\boxed{}."
+)
+MODES = ("cot", "tir", "tool")
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_LATEX = re.compile(r"\\(?:text|mathrm|textbf)\{([^}]*)\}|\\[a-z]+|[{}$]")
+
+
+def load_problems(start: int, limit: int) -> list[dict[str, Any]]:
+    if not DATA.is_file():
+        raise BenchError(f"{DATA} not found: the GSM8K test set is expected there")
+    with DATA.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return [
+        {"index": i, "question": row["question"], "gold": gold_answer(row["answer"])}
+        for i, row in enumerate(rows)
+        if start <= i < start + limit
+    ]
+
+
+def gold_answer(solution: str) -> float:
+    return float(solution.rsplit("####", 1)[1].strip().replace(",", ""))
+
+
+def to_number(text: str | None) -> float | None:
+    """The first number in a \\boxed{} answer (or the last one in a reply), if any."""
+    if not text:
+        return None
+    cleaned = _LATEX.sub(lambda m: m.group(1) or " ", text)
+    found = _NUMBER.findall(cleaned)
+    if not found:
+        return None
+    try:
+        return float(found[0].replace(",", ""))
+    except ValueError:
+        return None
+
+
+def grade(answer: str | None, text: str, gold: float) -> tuple[float | None, bool, bool]:
+    """(predicted number, correct, boxed)."""
+    boxed = answer is not None
+    if boxed:
+        predicted = to_number(answer)
+    else:
+        numbers = _NUMBER.findall(text)
+        predicted = to_number(numbers[-1]) if numbers else None
+    correct = predicted is not None and abs(predicted - gold) < 1e-6
+    return predicted, correct, boxed
+
+
+def results_file(model: Path, mode: str) -> Path:
+    return RESULTS / f"{model.stem}-{mode}.jsonl"
+
+
+def solve(engine: Any, mode: str, question: str, args: argparse.Namespace) -> dict[str, Any]:
+    from qwenchat.agent import AgentOptions, ApprovalPolicy
+    from qwenchat.chat import Chat
+    from qwenchat.config import Settings
+    from qwenchat.prompts import get_prompt
+
+    settings = Settings()
+    start = time.perf_counter()
+    with Chat(
+        engine=engine,
+        settings=settings,
+        system={"cot": get_prompt("math-cot").text, "tool": TOOL_PROMPT}.get(mode),
+        tir=mode == "tir",
+        python=mode == "tool",
+        approval=ApprovalPolicy(yes=True),
+        agent=AgentOptions(max_rounds=args.max_rounds),
+        temperature=0,
+        max_tokens=args.max_tokens,
+    ) as chat:
+        reply = chat.send(question)
+    code_runs = [c for c in reply.tool_calls if c.status in ("ok", "error")]
+    return {
+        "text": reply.text,
+        "answer": reply.answer,
+        "finish_reason": reply.finish_reason,
+        "rounds": reply.rounds,
+        "completion_tokens": reply.usage.completion_tokens,
+        "prompt_tokens": reply.usage.prompt_tokens,
+        "code_runs": len(code_runs),
+        "sandbox_s": round(sum(c.duration_s for c in code_runs), 4),
+        "wall_s": round(time.perf_counter() - start, 3),
+    }
+
+
+def run(args: argparse.Namespace) -> None:
+    from qwenchat.config import Settings
+    from qwenchat.engine.load import load_engine
+
+    model = model_path(args.model)
+    out = results_file(model, args.mode)
+    done = {json.loads(line)["index"] for line in out.open()} if out.exists() else set()
+    problems = [p for p in load_problems(args.start, args.limit) if p["index"] not in done]
+    settings = Settings()
+    settings.engine.threads = args.threads or cpu_threads()
+    engine = load_engine(model, settings)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"{model.name} {args.mode}: {len(problems)} to solve, {len(done)} already in {out}")
+    correct = 0
+    for n, problem in enumerate(problems, 1):
+        result = solve(engine, args.mode, problem["question"], args)
+        predicted, ok, boxed = grade(result["answer"], result["text"], problem["gold"])
+        correct += ok
+        row = {
+            "index": problem["index"],
+            "gold": problem["gold"],
+            "predicted": predicted,
+            "correct": ok,
+            "boxed": boxed,
+            **result,
+        }
+        with out.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(
+            f"  [{time.strftime('%H:%M:%S')}] {n}/{len(problems)} #{problem['index']}: "
+            f"{'ok ' if ok else 'bad'} {predicted} (gold {problem['gold']:g}) "
+            f"{result['completion_tokens']} tok {result['wall_s']:.1f} s; {correct}/{n} so far",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(rows)
+    return {
+        "problems": n,
+        "accuracy": sum(r["correct"] for r in rows) / n,
+        "correct": sum(r["correct"] for r in rows),
+        "no_box": sum(not r["boxed"] for r in rows),
+        "mean_tokens": sum(r["completion_tokens"] for r in rows) / n,
+        "mean_wall_s": sum(r["wall_s"] for r in rows) / n,
+        "mean_code_runs": sum(r["code_runs"] for r in rows) / n,
+        "mean_sandbox_s": sum(r["sandbox_s"] for r in rows) / n,
+    }
+
+
+def report(args: argparse.Namespace) -> None:
+    files = sorted(RESULTS.glob("*.jsonl"))
+    if not files:
+        raise BenchError(f"no results in {RESULTS}: run `bench/gsm8k.py run` first")
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in files:
+        model, mode = path.stem.rsplit("-", 1)
+        rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+        runs[(model, mode)] = sorted(rows, key=lambda r: r["index"])
+    summary = {f"{model} {mode}": summarize(rows) for (model, mode), rows in runs.items()}
+    gains = []
+    for (model, mode), rows in runs.items():
+        cot = {r["index"]: r for r in runs.get((model, "cot"), [])}
+        shared = [r for r in rows if r["index"] in cot]
+        if mode == "cot" or not shared:
+            continue
+        ours = sum(r["correct"] for r in shared) / len(shared)
+        base = sum(cot[r["index"]]["correct"] for r in shared) / len(shared)
+        gains.append([model, f"{mode} vs cot", len(shared), f"{base:.1%}", f"{ours:.1%}",
+                      f"{(ours - base) * 100:+.1f} pts"])  # fmt: skip
+    if args.json:
+        print(json.dumps({"runs": summary, "gains": gains}, indent=2))
+        return
+    print("gsm8k: greedy decoding, a fresh conversation and sandbox per problem\n")
+    print_table(
+        ["model mode", "problems", "accuracy", "no box", "tokens", "wall s", "code runs",
+         "sandbox s"],
+        [[name, s["problems"], f"{s['accuracy']:.1%} ({s['correct']})", s["no_box"],
+          f"{s['mean_tokens']:.0f}", f"{s['mean_wall_s']:.2f}", f"{s['mean_code_runs']:.2f}",
+          f"{s['mean_sandbox_s']:.3f}"] for name, s in summary.items()],
+    )  # fmt: skip
+    if gains:
+        print()
+        print_table(["model", "comparison", "same problems", "cot", "mode", "gain"], gains)
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    sub = cli.add_subparsers(dest="command", required=True)
+    runner = sub.add_parser("run", help="solve problems with one model in one mode")
+    runner.add_argument("--model", default="test", help="test, eval or a GGUF path")
+    runner.add_argument("--mode", choices=MODES, required=True)
+    runner.add_argument("--limit", type=int, default=200)
+    runner.add_argument("--start", type=int, default=0)
+    runner.add_argument("--max-tokens", type=int, default=512, help="per reply")
+    runner.add_argument("--max-rounds", type=int, default=4, help="replies per problem")
+    runner.add_argument("--threads", type=int)
+    reporter = sub.add_parser("report", help="summarize every results file")
+    reporter.add_argument("--json", action="store_true")
+    args = cli.parse_args()
+    run(args) if args.command == "run" else report(args)
+
+
+if __name__ == "__main__":
+    main_guard(main)
