@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from qwenchat.cli import ask, config, models, tools
+from qwenchat.cli import ask, config, doctor, models, tools
 from qwenchat.cli.common import EXIT_INTERRUPTED, err
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.command()(ask.ask)
+app.command()(doctor.doctor)
 app.add_typer(config.app, name="config")
 app.add_typer(models.app, name="models")
 app.add_typer(tools.app, name="tools")

@@ -1,0 +1,159 @@
+"""``qwenchat doctor``'s checks: what this installation has, and what to fix.
+
+Each check gives a :class:`Check`: ok, warning (works, but worse than it could) or
+problem (something will fail), with the fix in one line. The CLI prints them; the
+TUI can show the same list.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+from pydantic import BaseModel
+
+from qwenchat.errors import QwenchatError
+
+Status = Literal["ok", "warning", "problem"]
+_CUDA_HINT = "for a GPU, reinstall llama-cpp-python with CMAKE_ARGS (see the README)"
+
+
+class Check(BaseModel):
+    """One line of the report."""
+
+    status: Status
+    label: str
+    detail: str
+    fix: str = ""
+
+
+def run_checks(*, speed: bool = True) -> Iterator[Check]:
+    """Every check in order; ``speed`` adds a short generation with the default model."""
+    yield _python()
+    yield _qwenchat()
+    yield from _guard("llama.cpp", _llama_cpp)
+    yield from _guard("config", _config)
+    yield from _guard("model", _model)
+    yield from _guard("sandbox", _sandbox)
+    if speed:
+        yield from _guard("speed", _speed)  # assembles the bundled model if it is the one
+
+
+def _guard(label: str, check: Callable[[], Check]) -> Iterator[Check]:
+    """A check that raises a qwenchat error is a problem line, not a crash."""
+    try:
+        yield check()
+    except QwenchatError as exc:
+        yield Check(status="problem", label=label, detail=str(exc))
+
+
+def _python() -> Check:
+    version = ".".join(map(str, sys.version_info[:3]))
+    return Check(status="ok", label="python", detail=f"{version} ({sys.executable})")
+
+
+def _qwenchat() -> Check:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("qwenchat")
+    except PackageNotFoundError:
+        found = "not installed (running from a checkout)"
+    return Check(status="ok", label="qwenchat", detail=found)
+
+
+def _llama_cpp() -> Check:
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    backends = sorted({part.split(" : ")[0].strip() for part in info.split("|") if " : " in part})
+    detail = f"llama-cpp-python {llama_cpp.__version__}"
+    if llama_cpp.llama_supports_gpu_offload():
+        return Check(status="ok", label="llama.cpp", detail=f"{detail}, GPU offload supported")
+    detail += f", CPU only ({', '.join(backends[:6]) or 'no system info'})"
+    return Check(status="warning", label="llama.cpp", detail=detail, fix=_CUDA_HINT)
+
+
+def _config() -> Check:
+    from qwenchat.config import config_path, load_settings
+
+    path = config_path()
+    load_settings()  # a ConfigError here is the problem line
+    state = "valid" if path.exists() else "absent, defaults in use"
+    return Check(status="ok", label="config", detail=f"{path} ({state})")
+
+
+def _model() -> Check:
+    from qwenchat.config import load_settings
+    from qwenchat.models import TEST_MODEL, describe, is_installed, model_files, resolve_model
+
+    settings = load_settings()
+    models_dir = settings.resolved_models_dir()
+    if not settings.model and not model_files(models_dir):
+        if is_installed(TEST_MODEL):  # resolve_model would assemble it: leave that to `ask`
+            detail = f"none in {models_dir} yet; the bundled test model is assembled on first use"
+            return Check(status="ok", label="model", detail=detail)
+        fix = f"{TEST_MODEL.install_hint()}, or put a .gguf file in {models_dir}"
+        return Check(status="problem", label="model", detail="no model found", fix=fix)
+    path = resolve_model(None, settings.model, models_dir)
+    info = describe(path)
+    count = len(model_files(models_dir))
+    detail = (
+        f"{info.name} ({info.parameters or '?'} {info.quant or '?'}, context "
+        f"{info.context_length or '?'}); {count} model(s) in {models_dir}"
+    )
+    if not info.is_qwen_template:
+        fix = "use a Qwen2.5 GGUF: replies and tool calls assume its chat template"
+        return Check(status="warning", label="model", detail=detail, fix=fix)
+    return Check(status="ok", label="model", detail=detail)
+
+
+def _sandbox() -> Check:
+    from qwenchat.config import load_settings
+    from qwenchat.sandbox import Sandbox
+
+    sandbox = Sandbox.from_settings(load_settings().sandbox)
+    layer = sandbox.layer
+    detail = f"{layer.name} ({layer.reason})"
+    if layer.strength == "full":
+        return Check(status="ok", label="sandbox", detail=detail)
+    if layer.strength == "weaker":
+        fix = "install bubblewrap (apt install bubblewrap) and allow user namespaces"
+        return Check(
+            status="warning", label="sandbox", detail=f"{detail}: WEAKER isolation", fix=fix
+        )
+    fix = "install bubblewrap (apt install bubblewrap)"
+    if sandbox.allow_unsandboxed:
+        detail += ": NO isolation, code runs as you (sandbox.allow_unsandboxed)"
+        return Check(status="warning", label="sandbox", detail=detail, fix=fix)
+    return Check(status="problem", label="sandbox", detail=f"{detail}: code cannot run", fix=fix)
+
+
+def _speed() -> Check:
+    from qwenchat.chatml import render_segments
+    from qwenchat.config import Sampling, load_settings
+    from qwenchat.engine.load import load_engine
+
+    settings = load_settings()
+    start = time.perf_counter()
+    engine = load_engine(None, settings)
+    loaded = time.perf_counter() - start
+    prompt = render_segments([{"role": "user", "content": "Count from 1 to 100."}])
+    generation = engine.generate(prompt, Sampling(temperature=0, max_tokens=256))
+    deadline = time.perf_counter() + 5.0
+    for _ in generation:
+        if time.perf_counter() > deadline:
+            generation.cancel()
+    result = generation.result
+    assert result is not None
+    rate = result.timings.decode_tokens_per_s
+    detail = (
+        f"loaded in {loaded:.1f} s; first token {result.timings.ttft_s:.2f} s, "
+        f"{rate:.1f} tokens/s over {result.usage.completion_tokens} tokens"
+    )
+    if rate < 5:
+        fix = "close other CPU-heavy programs, or set engine.threads to the free cores"
+        return Check(status="warning", label="speed", detail=detail, fix=fix)
+    return Check(status="ok", label="speed", detail=detail)
