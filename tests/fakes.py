@@ -21,6 +21,7 @@ class ScriptedEngine:
     def __init__(self, replies: list[str]) -> None:
         self.replies = list(replies)
         self.prompts: list[str] = []
+        self.segments: list[list[Segment]] = []
         self.banned: list[tuple[str, ...]] = []
         self.stops: list[tuple[str, ...]] = []
 
@@ -44,6 +45,7 @@ class ScriptedEngine:
     ) -> Iterator[str]:
         clock = Clock()
         self.prompts.append("".join(seg.text for seg in prompt))
+        self.segments.append(list(prompt))
         text = self.replies.pop(0)[: sampling.max_tokens]
         out = []
         finish = "stop"
