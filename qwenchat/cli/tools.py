@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from qwenchat.cli.common import load_tool_registry, terminal_approver
+from qwenchat.cli.common import load_tool_registry, sandbox_usable, settings_with, terminal_approver
+
+if TYPE_CHECKING:
+    from qwenchat.tools import ToolRegistry
 
 app = typer.Typer(help="Tools the model can call.", no_args_is_help=True)
 
@@ -18,6 +21,18 @@ ToolsDir = Annotated[
 ]
 
 
+def _registry(tools_dir: list[Path] | None) -> ToolRegistry:
+    """The loaded tools, plus ``python`` (in a sandbox of its own) when a sandbox works here."""
+    registry = load_tool_registry(tools_dir)
+    settings = settings_with()
+    if sandbox_usable(settings, warn=False):
+        from qwenchat.sandbox import Sandbox
+        from qwenchat.tools.python import python_tool
+
+        registry.add(python_tool(Sandbox.from_settings(settings.sandbox)))
+    return registry
+
+
 @app.command("list")
 def list_(tools_dir: ToolsDir = None) -> None:
     """Show every loaded tool: name, whether it is safe, what it does, where it comes from."""
@@ -25,7 +40,7 @@ def list_(tools_dir: ToolsDir = None) -> None:
     from rich.table import Table
 
     table = Table("name", "safe", "description", "source", box=None)
-    for tool in load_tool_registry(tools_dir):
+    for tool in _registry(tools_dir):
         summary = tool.description.split("\n", 1)[0]
         table.add_row(tool.name, "yes" if tool.safe else "no", summary, tool.source)
     Console().print(table)
@@ -34,7 +49,7 @@ def list_(tools_dir: ToolsDir = None) -> None:
 @app.command("show")
 def show(name: str, tools_dir: ToolsDir = None) -> None:
     """Print a tool's JSON schema, as the model sees it."""
-    tool = load_tool_registry(tools_dir).select([name]).get(name)
+    tool = _registry(tools_dir).select([name]).get(name)
     assert tool is not None
     print(json.dumps(tool.spec(), indent=2, ensure_ascii=False))
 
@@ -51,7 +66,7 @@ def run(
     from qwenchat.errors import InputError, QwenchatError
     from qwenchat.tools import ToolArgumentError
 
-    tool = load_tool_registry(tools_dir).select([name]).get(name)
+    tool = _registry(tools_dir).select([name]).get(name)
     assert tool is not None
     try:
         parsed = json.loads(arguments)

@@ -111,3 +111,29 @@ def test_a_tool_that_raises_exits_1(env: dict[str, str]) -> None:
     result = run_cli("tools", "run", "calculator", '{"expression": "1 / 0"}', env=env)
     assert result.returncode == 1
     assert result.stderr.startswith("qwenchat: Error: ") and "Traceback" not in result.stderr
+
+
+def test_python_is_listed_and_runs_in_a_sandbox(env: dict[str, str]) -> None:
+    from tests.sandbox_layers import skip_unless_usable
+
+    skip_unless_usable("bubblewrap")
+    listed = run_cli("tools", "list", env=env)
+    row = next(line for line in listed.stdout.splitlines() if line.split()[:1] == ["python"])
+    assert row.split()[1] == "yes"  # safe: the sandbox is at full strength
+    result = run_cli(
+        "tools", "run", "python", '{"code": "import os\\nprint(os.getuid())"}', env=env
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "65534")
+
+
+def test_python_needs_yes_on_the_weaker_layer(env: dict[str, str]) -> None:
+    from tests.sandbox_layers import skip_unless_usable
+
+    skip_unless_usable("rlimits")
+    config = Path(env["QWENCHAT_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "config.toml").write_text('[sandbox]\nlayer = "rlimits"\n')
+    refused = run_cli("tools", "run", "python", '{"code": "print(1)"}', env=env)
+    assert refused.returncode == 2 and "approve it with --yes" in refused.stderr
+    approved = run_cli("tools", "run", "python", '{"code": "print(1)"}', "--yes", env=env)
+    assert (approved.returncode, approved.stdout.strip()) == (0, "1")
