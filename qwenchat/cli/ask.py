@@ -157,6 +157,8 @@ def ask(
         if wanted - {PYTHON}:
             registry = registry.select([name for name in tool or () if name != PYTHON])
     python = PYTHON in wanted or (use_tools and sandbox_usable(settings, warn=True))
+    if tir and not python and sandbox_usable(settings, warn=False):
+        sandbox_usable(settings, warn=True)  # usable: warns only of a weaker layer
     overrides = {
         k: v
         for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()

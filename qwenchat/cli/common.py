@@ -76,7 +76,7 @@ def sandbox_usable(settings: Settings, *, warn: bool) -> bool:
     if warn and not usable:
         err(f"warning: the python tool is off: no sandbox works here ({layer.reason})")
     elif warn and layer.strength != "full":
-        err(f"warning: {describe_sandbox(settings)}: python calls need approval")
+        err(f"warning: {describe_sandbox(settings)}: each code run needs approval")
     return usable
 
 
