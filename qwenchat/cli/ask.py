@@ -16,7 +16,7 @@ from qwenchat.cli.common import (
     describe_sandbox,
     err,
     load_tool_registry,
-    sandbox_usable,
+    sandbox_status,
     settings_with,
     terminal_approver,
 )
@@ -24,6 +24,7 @@ from qwenchat.cli.common import (
 if TYPE_CHECKING:
     from qwenchat.agent import Event
     from qwenchat.chat import Reply
+    from qwenchat.config import Settings
     from qwenchat.engine.llama import LlamaEngine
 
 
@@ -61,6 +62,25 @@ def describe_reply(reply: Reply) -> str:
         f"{usage.completion_tokens} generated; first token {timings.ttft_s:.2f} s, "
         f"{timings.decode_tokens_per_s:.1f} tokens/s, {timings.total_s:.2f} s in all"
     )
+
+
+def code_runs_allowed(settings: Settings, *, required: bool, offered: bool) -> bool:
+    """Whether model-written code can run (checked before the model loads).
+
+    ``required`` (``--tir``, ``--tool python``): no sandbox is an error. ``offered``
+    (``--tools``): no sandbox leaves the python tool out, with a warning. Either way a
+    weaker layer is a warning.
+    """
+    if not (required or offered):
+        return False
+    usable, warning = sandbox_status(settings)
+    if not usable and required:
+        from qwenchat.sandbox import SandboxError
+
+        raise SandboxError(f"cannot run the model's code: {warning}")
+    if warning:
+        err(f"warning: {'' if usable else 'the python tool is off: '}{warning}")
+    return usable
 
 
 def _progress(event: Event) -> None:
@@ -143,6 +163,8 @@ def ask(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
     settings = settings_with(gpu_layers, threads, n_ctx)
+    wanted = set(tool or ())
+    code_ok = code_runs_allowed(settings, required=tir or PYTHON in wanted, offered=use_tools)
     from qwenchat.engine.load import EngineLoad
 
     # The model loads while the tools and the agent loop are imported and set up.
@@ -151,14 +173,10 @@ def ask(
     from qwenchat.chat import Chat
 
     registry = None
-    wanted = set(tool or ())
     if use_tools or wanted - {PYTHON}:
         registry = load_tool_registry(tools_dir)
         if wanted - {PYTHON}:
             registry = registry.select([name for name in tool or () if name != PYTHON])
-    python = PYTHON in wanted or (use_tools and sandbox_usable(settings, warn=True))
-    if tir and not python and sandbox_usable(settings, warn=False):
-        sandbox_usable(settings, warn=True)  # usable: warns only of a weaker layer
     overrides = {
         k: v
         for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
@@ -167,14 +185,14 @@ def ask(
     engine = loading.result()
     if verbose:
         err(describe_engine(engine))
-    if verbose and (python or tir):
+    if verbose and code_ok:
         err(describe_sandbox(settings))
     chat = Chat(
         system=system,
         settings=settings,
         engine=engine,
         tools=registry,
-        python=python,
+        python=code_ok and (use_tools or PYTHON in wanted),
         tir=tir,
         approval=ApprovalPolicy(yes=yes, allow=set(allow or ()), ask=terminal_approver()),
         agent=AgentOptions(max_rounds=max_rounds),

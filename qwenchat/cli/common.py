@@ -66,18 +66,20 @@ def describe_sandbox(settings: Settings) -> str:
     return f"sandbox {layer.name}{strength[layer.strength]} ({layer.reason})"
 
 
-def sandbox_usable(settings: Settings, *, warn: bool) -> bool:
-    """Whether code can run here; with ``warn``, say why not, or that isolation is weaker."""
+def sandbox_status(settings: Settings) -> tuple[bool, str | None]:
+    """Whether code can run here, and what the user should be told about it (or None)."""
     from qwenchat.sandbox import Sandbox
 
     sandbox = Sandbox.from_settings(settings.sandbox)
     layer = sandbox.layer
-    usable = layer.strength != "none" or sandbox.allow_unsandboxed
-    if warn and not usable:
-        err(f"warning: the python tool is off: no sandbox works here ({layer.reason})")
-    elif warn and layer.strength != "full":
-        err(f"warning: {describe_sandbox(settings)}: each code run needs approval")
-    return usable
+    if layer.strength == "none" and not sandbox.allow_unsandboxed:
+        return False, (
+            f"no sandbox works here ({layer.reason}): install bubblewrap,"
+            " or set sandbox.allow_unsandboxed = true"
+        )
+    if layer.strength != "full":
+        return True, f"{describe_sandbox(settings)}: each code run needs approval"
+    return True, None
 
 
 def terminal_approver() -> Approver | None:

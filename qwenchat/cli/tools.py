@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from qwenchat.cli.common import load_tool_registry, sandbox_usable, settings_with, terminal_approver
+from qwenchat.cli.common import load_tool_registry, sandbox_status, settings_with, terminal_approver
 
 if TYPE_CHECKING:
     from qwenchat.tools import ToolRegistry
@@ -25,7 +25,7 @@ def _registry(tools_dir: list[Path] | None) -> ToolRegistry:
     """The loaded tools, plus ``python`` (in a sandbox of its own) when a sandbox works here."""
     registry = load_tool_registry(tools_dir)
     settings = settings_with()
-    if sandbox_usable(settings, warn=False):
+    if sandbox_status(settings)[0]:
         from qwenchat.sandbox import Sandbox
         from qwenchat.tools.python import python_tool
 

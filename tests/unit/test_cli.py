@@ -142,3 +142,29 @@ def test_empty_models_dir_says_how_to_get_a_model(isolated: dict[str, str]) -> N
     result = run_cli("models", "list", env=isolated)
     assert result.returncode == 0
     assert "pip install 'qwenchat[test-model]'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("section", "flags", "code", "words"),
+    [
+        ('layer = "none"', ["--tir"], 1, "cannot run the model's code: no sandbox works here"),
+        ('layer = "none"', ["--tool", "python"], 1, "install bubblewrap"),
+        ('layer = "rlimits"', ["--tir"], 2, "WEAKER isolation"),
+    ],
+)
+def test_code_runs_check_the_sandbox_before_the_model(
+    isolated: dict[str, str], tmp_path: Path, section: str, flags: list[str], code: int, words: str
+) -> None:
+    from tests.sandbox_layers import skip_unless_usable
+
+    skip_unless_usable("rlimits")
+    cfg = Path(isolated["QWENCHAT_CONFIG_DIR"])
+    cfg.mkdir()
+    (cfg / "config.toml").write_text(f"[sandbox]\n{section}\n")
+    missing = str(tmp_path / "absent.gguf")
+    result = run_cli("ask", *flags, "-m", missing, "What is 2+2?", env=isolated)
+    # No sandbox: the error comes first, before the (missing) model is even looked at;
+    # a weaker one: a warning, then the model error (exit 2).
+    assert result.returncode == code and words in result.stderr
+    assert ("not found" in result.stderr) == (code == 2)
+    assert "Traceback" not in result.stderr
