@@ -102,6 +102,10 @@ def ask(
         Optional[list[str]], typer.Argument(help="The prompt; piped stdin is added as context.")
     ] = None,
     system: Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")] = None,
+    prompt_name: Annotated[
+        Optional[str],
+        typer.Option("--prompt", "-p", help="A system prompt from the library, by name."),
+    ] = None,
     model: Annotated[
         Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")
     ] = None,
@@ -163,6 +167,12 @@ def ask(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
     settings = settings_with(gpu_layers, threads, n_ctx)
+    if prompt_name is not None:
+        if system is not None:
+            raise InputError("give --system or --prompt, not both")
+        from qwenchat.prompts import get_prompt
+
+        system = get_prompt(prompt_name).text
     wanted = set(tool or ())
     code_ok = code_runs_allowed(settings, required=tir or PYTHON in wanted, offered=use_tools)
     from qwenchat.engine.load import EngineLoad

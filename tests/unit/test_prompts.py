@@ -62,3 +62,25 @@ def test_bad_files_are_one_line_naming_the_file(
 def test_an_unknown_name_lists_the_known_ones(user_prompts: Path) -> None:
     with pytest.raises(ConfigError, match=r"no prompt named 'nope' .*tir-math"):
         get_prompt("nope")
+
+
+def test_the_library_has_the_system_prompts_users_expect(user_prompts: Path) -> None:
+    from qwenchat.chatml import DEFAULT_SYSTEM
+
+    expected = {"assistant", "coder", "json-extractor", "translator", "shell", "tir-math"}
+    assert expected <= set(list_prompts())
+    assert get_prompt("assistant").text == DEFAULT_SYSTEM  # the template's own default
+
+
+def test_prompts_cli_and_ask_prompt_flag(tmp_path: Path) -> None:
+    from tests.unit.test_cli import run_cli
+
+    env = {"QWENCHAT_CONFIG_DIR": str(tmp_path / "cfg"), "QWENCHAT_DATA_DIR": str(tmp_path)}
+    shown = run_cli("prompts", "show", "tir-math", env=env)
+    assert shown.returncode == 0 and shown.stdout.strip() == get_prompt("tir-math").text
+    listed = run_cli("prompts", "list", env=env)
+    assert "json-extractor" in listed.stdout
+    both = run_cli("ask", "--prompt", "coder", "--system", "x", "hi", env=env)
+    assert both.returncode == 2 and "not both" in both.stderr
+    unknown = run_cli("ask", "--prompt", "nope", "hi", env=env)
+    assert unknown.returncode == 2 and "no prompt named 'nope'" in unknown.stderr
