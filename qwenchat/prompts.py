@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from qwenchat.config import config_dir
 from qwenchat.errors import ConfigError
 
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+"""What a prompt's or persona's name may be (it is also its file name)."""
 _MAX_FILE_BYTES = 256 * 1024
 _FENCE = "---"
 
@@ -33,7 +35,7 @@ class Prompt(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
     text: str = Field(min_length=1)
     path: Path | None = None
@@ -49,15 +51,38 @@ def user_dir() -> Path:
     return config_dir() / "prompts"
 
 
-def load_prompt_file(path: Path) -> Prompt:
-    """Read and validate one prompt file; raises :class:`ConfigError` naming the file."""
+def read_markdown(path: Path, kind: str, max_bytes: int) -> tuple[dict[str, object], str]:
+    """A Markdown file's YAML front matter (empty if it has none) and body.
+
+    Raises :class:`ConfigError` naming the ``kind`` of file and the path when it is
+    too big, unreadable, not UTF-8, or its front matter is broken.
+    """
     try:
-        if path.stat().st_size > _MAX_FILE_BYTES:
-            raise ConfigError(f"prompt file {path} is over {_MAX_FILE_BYTES // 1024} KiB")
+        if path.stat().st_size > max_bytes:
+            raise ConfigError(f"{kind} file {path} is over {max_bytes // 1024} KiB")
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read prompt file {path}: {exc}") from None
-    meta, body = _split_front_matter(raw, path)
+        raise ConfigError(f"cannot read {kind} file {path}: {exc}") from None
+    lines = raw.splitlines(keepends=True)
+    if not lines or lines[0].strip() != _FENCE:
+        return {}, raw
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == _FENCE), None)
+    if end is None:
+        raise ConfigError(f"{kind} file {path}: the front matter has no closing '---' line")
+    try:
+        meta = yaml.safe_load("".join(lines[1:end])) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 2})" if mark is not None else ""
+        raise ConfigError(f"{kind} file {path}: broken YAML front matter{where}") from None
+    if not isinstance(meta, dict):
+        raise ConfigError(f"{kind} file {path}: the front matter is not a mapping of keys")
+    return meta, "".join(lines[end + 1 :])
+
+
+def load_prompt_file(path: Path) -> Prompt:
+    """Read and validate one prompt file; raises :class:`ConfigError` naming the file."""
+    meta, body = read_markdown(path, "prompt", _MAX_FILE_BYTES)
     try:
         return Prompt.model_validate(
             {"name": path.stem, **meta, "text": body.strip(), "path": path}
@@ -66,24 +91,6 @@ def load_prompt_file(path: Path) -> Prompt:
         err = exc.errors()[0]
         key = ".".join(str(part) for part in err["loc"])
         raise ConfigError(f"prompt file {path}: '{key}': {err['msg']}") from None
-
-
-def _split_front_matter(raw: str, path: Path) -> tuple[dict[str, object], str]:
-    lines = raw.splitlines(keepends=True)
-    if not lines or lines[0].strip() != _FENCE:
-        return {}, raw
-    end = next((i for i, line in enumerate(lines[1:], 1) if line.strip() == _FENCE), None)
-    if end is None:
-        raise ConfigError(f"prompt file {path}: the front matter has no closing '---' line")
-    try:
-        meta = yaml.safe_load("".join(lines[1:end])) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 2})" if mark is not None else ""
-        raise ConfigError(f"prompt file {path}: broken YAML front matter{where}") from None
-    if not isinstance(meta, dict):
-        raise ConfigError(f"prompt file {path}: the front matter is not a mapping of keys")
-    return meta, "".join(lines[end + 1 :])
 
 
 def list_prompts() -> dict[str, Prompt]:
