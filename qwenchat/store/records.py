@@ -1,0 +1,76 @@
+"""What the session store hands out: sessions, stored messages, search hits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from qwenchat.chatml import Message, ToolCall, to_message
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class Session(BaseModel):
+    """A conversation and the settings it was held with."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    name: str | None = None
+    title: str | None = None
+    persona: str | None = None
+    system_prompt: str | None = None
+    model: str | None = None
+    sampling: dict[str, Any] | None = None
+    created: datetime
+    updated: datetime
+    head_id: int | None = None
+
+
+class MessageNode(BaseModel):
+    """A message and its place in its session's tree, as an export file holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    parent_id: int | None = None
+    role: Role
+    content: str
+    tool_calls: list[ToolCall] = []
+    tool_call_id: str | None = None
+    name: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    created: datetime
+    complete: bool = True
+
+    def to_message(self) -> Message:
+        """The chatml message, ready for :func:`qwenchat.chatml.render`."""
+        data: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.role == "assistant":
+            data["tool_calls"] = self.tool_calls
+        elif self.role == "tool":
+            data |= {"name": self.name, "tool_call_id": self.tool_call_id}
+        return to_message(data)
+
+
+class StoredMessage(MessageNode):
+    """A message as stored: ``complete`` is false for a reply cut off mid-stream."""
+
+    session_id: int
+
+
+class SearchHit(BaseModel):
+    """A message whose content matched a search, with an excerpt around the match."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: int
+    session_name: str | None
+    session_title: str | None
+    message_id: int
+    role: Role
+    snippet: str
+    created: datetime
