@@ -27,6 +27,7 @@ from qwenchat.tir import TIR_PROMPT, TirTurn, extract_boxed
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from qwenchat.recorder import SessionRecorder
     from qwenchat.sandbox import Sandbox
     from qwenchat.tools import Tool, ToolRegistry
 
@@ -62,7 +63,13 @@ class ReplyStream:
         self._turn.cancel()
 
     def events(self) -> Iterator[Event]:
-        yield from self._turn
+        recorder, messages = self._chat.recorder, self._chat.messages
+        for event in self._turn:
+            if recorder is not None:
+                recorder.observe(event, messages)
+            yield event
+        if recorder is not None:
+            recorder.sync(messages)
         result = self._turn.result
         assert result is not None
         self.reply = Reply(
@@ -94,6 +101,9 @@ class Chat:
         approval: who approves calls of tools not marked safe (default: nobody, so they
             are refused).
         agent: loop options (round limit, robustness features).
+        history: the conversation so far (a resumed session); ``system`` is then unused.
+        recorder: saves the conversation to a session as it happens
+            (:class:`~qwenchat.recorder.SessionRecorder`).
         **sampling: overrides of :class:`~qwenchat.config.Sampling`
             (``temperature``, ``top_p``, ``top_k``, ``repeat_penalty``, ``max_tokens``, ``seed``).
     """
@@ -110,6 +120,8 @@ class Chat:
         tir: bool = False,
         approval: ApprovalPolicy | None = None,
         agent: AgentOptions | None = None,
+        history: list[Message] | None = None,
+        recorder: SessionRecorder | None = None,
         **sampling: Any,
     ) -> None:
         self.settings = settings or load_settings()
@@ -131,7 +143,10 @@ class Chat:
             system = get_prompt(TIR_PROMPT).text
         elif system is None:
             system = self.settings.system_prompt
-        self.messages: list[Message] = [SystemMessage(content=system)] if system else []
+        self.messages: list[Message] = (
+            list(history) if history else [SystemMessage(content=system)] if system else []
+        )
+        self.recorder = recorder
         self._call_results: dict[str, str] = {}
 
     @property

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from qwenchat.cli import ask, config, doctor, models, personas, prompts, tools
+from qwenchat.cli import ask, config, doctor, models, personas, prompts, sessions, tools
 from qwenchat.cli.common import EXIT_INTERRUPTED, err
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.add_typer(config.app, name="config")
 app.add_typer(models.app, name="models")
 app.add_typer(personas.app, name="personas")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(sessions.app, name="sessions")
 app.add_typer(tools.app, name="tools")
 
 

@@ -24,8 +24,10 @@ from qwenchat.cli.common import (
 if TYPE_CHECKING:
     from qwenchat.agent import Event
     from qwenchat.chat import Reply
+    from qwenchat.chatml import Message
     from qwenchat.config import Settings
     from qwenchat.engine.llama import LlamaEngine
+    from qwenchat.recorder import SessionRecorder
 
 
 def build_prompt(prompt: str, stdin_text: str) -> str:
@@ -62,6 +64,22 @@ def describe_reply(reply: Reply) -> str:
         f"{usage.completion_tokens} generated; first token {timings.ttft_s:.2f} s, "
         f"{timings.decode_tokens_per_s:.1f} tokens/s, {timings.total_s:.2f} s in all"
     )
+
+
+def _resume(name: str, system: str | None) -> tuple[list[Message], SessionRecorder]:
+    """The named session's history and its recorder; warns of what the user should know."""
+    from qwenchat.chatml import SystemMessage
+    from qwenchat.recorder import resume_session
+    from qwenchat.store import SessionStore, default_store_path
+
+    store = SessionStore(default_store_path())
+    if store.notice:
+        err(f"warning: {store.notice}")
+    history, recorder = resume_session(store, name, system=system)
+    kept = history[0].content if history and isinstance(history[0], SystemMessage) else None
+    if history and system is not None and system != kept:
+        err(f"warning: session '{name}' keeps its system prompt; start a new session to change it")
+    return history, recorder
 
 
 def code_runs_allowed(settings: Settings, *, required: bool, offered: bool) -> bool:
@@ -135,6 +153,13 @@ def ask(
         Optional[list[str]],
         typer.Option("--allow", help="Approve calls of this tool (repeatable)."),
     ] = None,
+    session: Annotated[
+        Optional[str],
+        typer.Option(
+            "--session",
+            help="Continue the named session (or start it): each turn is saved as it happens.",
+        ),
+    ] = None,
     tir: Annotated[
         bool,
         typer.Option(
@@ -187,6 +212,7 @@ def ask(
         registry = load_tool_registry(tools_dir)
         if wanted - {PYTHON}:
             registry = registry.select([name for name in tool or () if name != PYTHON])
+    history, recorder = _resume(session, system) if session else (None, None)
     overrides = {
         k: v
         for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
@@ -206,6 +232,8 @@ def ask(
         tir=tir,
         approval=ApprovalPolicy(yes=yes, allow=set(allow or ()), ask=terminal_approver()),
         agent=AgentOptions(max_rounds=max_rounds),
+        history=history,
+        recorder=recorder,
         **overrides,
     )
     stream = chat.stream(text)

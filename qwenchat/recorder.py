@@ -1,0 +1,67 @@
+"""Saving a chat to the session store as it happens.
+
+A :class:`SessionRecorder` watches a turn's events and the conversation's message
+list: every message is written once it is complete, and a reply that is still
+streaming is checkpointed (at most once a second, by the store), so a crash loses
+at most the last second of it. When the agent loop takes back messages (the repeat
+guard drops a repeated call and its result), the recorder deletes them too.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from qwenchat.agent import Event, TextDelta
+from qwenchat.chatml import AssistantMessage, Message
+
+if TYPE_CHECKING:
+    from qwenchat.store import ReplyCheckpoint, SessionStore
+
+
+class SessionRecorder:
+    """Keeps session ``session_id`` in ``store`` equal to a chat's messages.
+
+    ``stored_ids`` are the ids of the messages the chat started with (its history,
+    loaded from this session), in order.
+    """
+
+    def __init__(self, store: SessionStore, session_id: int, stored_ids: list[int]) -> None:
+        self.store = store
+        self.session_id = session_id
+        self._ids = list(stored_ids)
+        self._reply: ReplyCheckpoint | None = None
+        self._text = ""
+
+    def observe(self, event: Event, messages: list[Message]) -> None:
+        """Call for every event of a turn, before it is shown."""
+        self.sync(messages)
+        if isinstance(event, TextDelta):
+            if self._reply is None:
+                self._reply, self._text = self.store.begin_reply(self.session_id), ""
+            self._text += event.text
+            self._reply.update(self._text)
+
+    def sync(self, messages: list[Message]) -> None:
+        """Write the messages added since the last call; delete those taken back."""
+        while len(self._ids) > len(messages):
+            self.store.delete_message(self._ids.pop())
+        for message in messages[len(self._ids) :]:
+            if isinstance(message, AssistantMessage) and self._reply is not None:
+                stored = self._reply.finish(message)
+                self._reply = None
+            else:
+                stored = self.store.add_message(self.session_id, message)
+            self._ids.append(stored.id)
+
+
+def resume_session(
+    store: SessionStore, name: str, *, system: str | None = None
+) -> tuple[list[Message], SessionRecorder]:
+    """The history of the session called ``name`` (created, empty, if there is none yet)
+    and a recorder that goes on saving it."""
+    session = store.find_session(name) or store.create_session(
+        name=name, title=name, system_prompt=system
+    )
+    stored = store.history(session.id)
+    history = [message.to_message() for message in stored]
+    return history, SessionRecorder(store, session.id, [message.id for message in stored])

@@ -1,0 +1,85 @@
+"""Chats saved to the session store as they happen (scripted engine, real SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qwenchat.agent import TextDelta
+from qwenchat.chat import Chat
+from qwenchat.config import Settings
+from qwenchat.recorder import resume_session
+from qwenchat.store import SessionStore
+from qwenchat.tools import ToolRegistry
+from qwenchat.tools.builtin import builtin_tools
+from tests.fakes import ScriptedEngine
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SessionStore:
+    return SessionStore(tmp_path / "sessions.db")
+
+
+def resumed_chat(store: SessionStore, replies: list[str], **kwargs) -> tuple[Chat, ScriptedEngine]:  # type: ignore[no-untyped-def]
+    history, recorder = resume_session(store, "demo", system="Be brief.")
+    engine = ScriptedEngine(replies)
+    chat = Chat(
+        settings=Settings(), engine=engine, system="Be brief.", history=history,
+        recorder=recorder, **kwargs,
+    )  # fmt: skip
+    return chat, engine
+
+
+def stored(store: SessionStore) -> list[tuple[str, str]]:
+    session = store.get_session("demo")
+    return [(m.role, m.content) for m in store.history(session.id)]
+
+
+def test_every_message_is_saved_and_a_new_process_resumes_it(store: SessionStore) -> None:
+    chat, _ = resumed_chat(store, ["Hello, Ada.", "Ada."])
+    chat.send("My name is Ada.")
+    assert stored(store) == [(m.role, m.content) for m in chat.messages]
+    # A second chat (as a second `ask --session demo`) starts from the saved history.
+    again, engine = resumed_chat(store, ["Your name is Ada."])
+    assert [(m.role, m.content) for m in again.messages] == stored(store)
+    again.send("What is my name?")
+    assert "My name is Ada." in engine.prompts[0] and "Hello, Ada." in engine.prompts[0]
+    assert [role for role, _ in stored(store)] == [
+        "system", "user", "assistant", "user", "assistant"
+    ]  # fmt: skip
+
+
+def test_a_streaming_reply_is_in_the_store_before_it_ends(store: SessionStore) -> None:
+    chat, _ = resumed_chat(store, ["A long answer."])
+    session = store.get_session("demo")
+    seen_incomplete = False
+    for event in chat.stream("Question?").events():
+        if isinstance(event, TextDelta):
+            last = store.history(session.id)[-1]
+            seen_incomplete |= last.role == "assistant" and not last.complete
+    assert seen_incomplete
+    last = store.history(session.id)[-1]
+    assert last.complete and last.content == "A long answer."
+
+
+def test_tool_turns_and_dropped_repeats_match_the_chat(store: SessionStore) -> None:
+    call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "6*7"}}\n</tool_call>'
+    # The model repeats its call after the result; the loop drops the repeat, then answers.
+    chat, _ = resumed_chat(store, [call, call, "It is 42."], tools=ToolRegistry(builtin_tools()))
+    reply = chat.send("What is 6 times 7?")
+    assert reply.text == "It is 42."
+    assert stored(store) == [(m.role, m.content) for m in chat.messages]
+    session = store.get_session("demo")
+    calls = [m for m in store.history(session.id) if m.tool_calls]
+    assert len(calls) == 1 and calls[0].tool_calls[0].name == "calculator"
+
+
+def test_a_cancelled_reply_keeps_its_partial_text(store: SessionStore) -> None:
+    chat, _ = resumed_chat(store, ["one two three four"])
+    stream = chat.stream("Count.")
+    for event in stream.events():
+        if isinstance(event, TextDelta) and event.text == "w":
+            stream.cancel()
+    assert stream.reply is not None and stream.reply.finish_reason == "cancelled"
+    assert stored(store)[-1] == ("assistant", stream.reply.text)
