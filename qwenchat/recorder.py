@@ -55,12 +55,12 @@ class SessionRecorder:
 
 
 def resume_session(
-    store: SessionStore, name: str, *, system: str | None = None
+    store: SessionStore, name: str, *, system: str | None = None, persona: str | None = None
 ) -> tuple[list[Message], SessionRecorder]:
     """The history of the session called ``name`` (created, empty, if there is none yet)
     and a recorder that goes on saving it."""
     session = store.find_session(name) or store.create_session(
-        name=name, title=name, system_prompt=system
+        name=name, title=name, system_prompt=system, persona=persona
     )
     stored = store.history(session.id)
     history = [message.to_message() for message in stored]

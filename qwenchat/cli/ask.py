@@ -66,7 +66,9 @@ def describe_reply(reply: Reply) -> str:
     )
 
 
-def _resume(name: str, system: str | None) -> tuple[list[Message], SessionRecorder]:
+def _resume(
+    name: str, system: str | None, persona: str | None
+) -> tuple[list[Message], SessionRecorder]:
     """The named session's history and its recorder; warns of what the user should know."""
     from qwenchat.chatml import SystemMessage
     from qwenchat.recorder import resume_session
@@ -75,7 +77,7 @@ def _resume(name: str, system: str | None) -> tuple[list[Message], SessionRecord
     store = SessionStore(default_store_path())
     if store.notice:
         err(f"warning: {store.notice}")
-    history, recorder = resume_session(store, name, system=system)
+    history, recorder = resume_session(store, name, system=system, persona=persona)
     kept = history[0].content if history and isinstance(history[0], SystemMessage) else None
     if history and system is not None and system != kept:
         err(f"warning: session '{name}' keeps its system prompt; start a new session to change it")
@@ -123,6 +125,10 @@ def ask(
     prompt_name: Annotated[
         Optional[str],
         typer.Option("--prompt", "-p", help="A system prompt from the library, by name."),
+    ] = None,
+    persona_name: Annotated[
+        Optional[str],
+        typer.Option("--persona", help="Play a persona: its system prompt, greeting, sampling."),
     ] = None,
     model: Annotated[
         Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")
@@ -192,12 +198,22 @@ def ask(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
     settings = settings_with(gpu_layers, threads, n_ctx)
+    if sum(x is not None for x in (system, prompt_name, persona_name)) > 1:
+        raise InputError("give only one of --system, --prompt and --persona")
+    greeting = None
     if prompt_name is not None:
-        if system is not None:
-            raise InputError("give --system or --prompt, not both")
         from qwenchat.prompts import get_prompt
 
         system = get_prompt(prompt_name).text
+    elif persona_name is not None:
+        from qwenchat.personas import get_persona
+
+        persona = get_persona(persona_name)
+        rendered = persona.render()
+        system, greeting = rendered.system_prompt, rendered.greeting or None
+        model = model or persona.model
+        sampling = persona.sampling_over(settings.sampling)
+        settings = settings.model_copy(update={"sampling": sampling})
     wanted = set(tool or ())
     code_ok = code_runs_allowed(settings, required=tir or PYTHON in wanted, offered=use_tools)
     from qwenchat.engine.load import EngineLoad
@@ -212,7 +228,11 @@ def ask(
         registry = load_tool_registry(tools_dir)
         if wanted - {PYTHON}:
             registry = registry.select([name for name in tool or () if name != PYTHON])
-    history, recorder = _resume(session, system) if session else (None, None)
+    history, recorder = _resume(session, system, persona_name) if session else (None, None)
+    if not history and greeting:  # a persona's greeting opens the conversation
+        from qwenchat.chatml import AssistantMessage, SystemMessage
+
+        history = [SystemMessage(content=system or ""), AssistantMessage(content=greeting)]
     overrides = {
         k: v
         for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()

@@ -90,3 +90,24 @@ def test_sigkill_mid_reply_loses_at_most_the_last_second(
     # a checkpoint at least once a second while text streams).
     shown_then = max((n for t, n in timeline if t <= killed_at - 1.2), default=0)
     assert len(last.content.encode()) >= shown_then > 0
+
+
+def test_a_persona_opens_its_session_with_the_greeting(
+    model_env: dict[str, str], test_model_path: Path, tmp_path: Path
+) -> None:
+    env = session_env(model_env, tmp_path)
+    result = subprocess.run(
+        [*ASK, "-m", str(test_model_path), "--persona", "noir", "--session", "case",
+         "--temperature", "0", "--max-tokens", "60", "My sister is missing."],
+        env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    with SessionStore(tmp_path / "data" / "sessions.db") as store:
+        session = store.get_session("case")
+        history = store.history(session.id)
+    assert session.persona == "noir"
+    assert [m.role for m in history] == ["system", "assistant", "user", "assistant"]
+    assert "You are Nick Harrow" in history[0].content and "{{" not in history[0].content
+    assert history[1].content.startswith("Rain drummed on the window")
+    assert "User walked in" in history[1].content  # {{user}} filled with the default name
+    assert history[3].content.strip() and history[3].content.strip() in result.stdout
