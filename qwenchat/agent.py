@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from qwenchat.chatml import AssistantMessage, Message, ToolCall, ToolMessage, render_segments
+from qwenchat.chatml import AssistantMessage, Message, ToolCall, ToolMessage
 from qwenchat.config import Sampling
+from qwenchat.context import fit_prompt, reply_room
 from qwenchat.engine.base import Completion, Engine, FinishReason, Generation, Timings, Usage
 
 if TYPE_CHECKING:  # imported where used: a turn without tools (plain `ask`) never loads them
@@ -192,6 +193,7 @@ class Turn:
         self._generation: Generation | None = None
         self._cancelled = False
         self._next_id = sum(isinstance(m, ToolMessage) for m in messages)
+        self._told_dropped = False
 
     def cancel(self) -> None:
         """Stop the current reply within one token and run no further round (any thread)."""
@@ -251,7 +253,18 @@ class Turn:
         """One reply. ``answer_only`` leaves the tools block out and bans ``<tool_call>``:
         without the tools on show, models answer from the results in the conversation."""
         specs = self.tools.specs() if self.tools and not answer_only else None
-        prompt = render_segments(self.messages, tools=specs)
+        prompt, dropped = fit_prompt(
+            self.engine,
+            self.messages,
+            tools=specs,
+            room=reply_room(self.engine, self.sampling.max_tokens),
+        )
+        if dropped and not self._told_dropped:
+            self._told_dropped = True
+            yield Notice(
+                f"the conversation is longer than the context window ({self.engine.n_ctx} "
+                f"tokens): its oldest {dropped} messages are left out of the prompt"
+            )
         banned = (TOOL_CALL_TOKEN,) if answer_only else ()
         self._generation = self.engine.generate(prompt, self.sampling, banned=banned)
         if self._cancelled:

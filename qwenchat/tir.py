@@ -40,8 +40,9 @@ from qwenchat.agent import (
     sum_timings,
     sum_usage,
 )
-from qwenchat.chatml import AssistantMessage, Message, Segment, render_segments
+from qwenchat.chatml import AssistantMessage, Message, Segment
 from qwenchat.config import Sampling
+from qwenchat.context import fit_prompt, reply_room
 from qwenchat.engine.base import Completion, Engine, Generation
 
 if TYPE_CHECKING:
@@ -163,7 +164,11 @@ class TirTurn:
     def _generate(self, pieces: list[str]) -> Iterator[Event]:
         # Each piece is its own segment, so the engine finds its replies' token ids
         # and the KV cache covers the whole turn so far.
-        prompt = render_segments(self.messages) + [Segment(piece, False) for piece in pieces]
+        room = reply_room(self.engine, self.sampling.max_tokens)
+        history, dropped = fit_prompt(self.engine, self.messages, room=room)
+        if dropped and not pieces:
+            yield Notice(f"the oldest {dropped} messages are left out of the prompt to fit it")
+        prompt = history + [Segment(piece, False) for piece in pieces]
         self._generation = self.engine.generate(prompt, self.sampling, stop=(OUTPUT_FENCE,))
         if self._cancelled:
             self._generation.cancel()

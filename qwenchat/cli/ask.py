@@ -220,7 +220,7 @@ def ask(
 
     # The model loads while the tools and the agent loop are imported and set up.
     loading = EngineLoad(model, settings, warn=lambda msg: err(f"warning: {msg}"))
-    from qwenchat.agent import AgentOptions, ApprovalPolicy, TextDelta
+    from qwenchat.agent import AgentOptions, ApprovalPolicy, Notice, TextDelta
     from qwenchat.chat import Chat
 
     registry = None
@@ -264,7 +264,7 @@ def ask(
             if not as_json:
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
-        elif show_progress:
+        elif show_progress or isinstance(event, Notice):  # notices matter in pipelines too
             _progress(event)
     chat.close()
     reply = stream.reply
