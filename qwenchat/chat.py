@@ -22,6 +22,7 @@ from qwenchat.chatml import Message, SystemMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
 from qwenchat.engine.load import load_engine
+from qwenchat.errors import InputError
 from qwenchat.tir import TIR_PROMPT, TirTurn, extract_boxed
 
 if TYPE_CHECKING:
@@ -186,6 +187,34 @@ class Chat:
         """Add a user message and stream the answer (see :class:`ReplyStream`)."""
         python = self.python_tool() if self.tir else None  # before the message: it may raise
         self.messages.append(UserMessage(content=text))
+        return self._answer(python)
+
+    def retry(self) -> ReplyStream:
+        """Answer the last user message again; the old answer stays in the session as a
+        branch of its own. Raises :class:`InputError` when there is nothing to retry."""
+        users = [i for i, m in enumerate(self.messages) if isinstance(m, UserMessage)]
+        if not users or users[-1] == len(self.messages) - 1:
+            raise InputError("there is no reply to retry yet")
+        python = self.python_tool() if self.tir else None
+        self._branch(users[-1] + 1)
+        return self._answer(python)
+
+    def edit(self, index: int, text: str) -> ReplyStream:
+        """Replace the user message at ``index`` and answer it; what followed it stays in
+        the session as another branch."""
+        if not 0 <= index < len(self.messages) or not isinstance(self.messages[index], UserMessage):
+            raise InputError(f"message {index} is not a user message; only those can be edited")
+        python = self.python_tool() if self.tir else None
+        self._branch(index)
+        self.messages.append(UserMessage(content=text))
+        return self._answer(python)
+
+    def _branch(self, keep: int) -> None:
+        del self.messages[keep:]
+        if self.recorder is not None:
+            self.recorder.branch_from(keep)
+
+    def _answer(self, python: Tool | None) -> ReplyStream:
         if python is not None:
             tir = TirTurn(
                 self.engine,

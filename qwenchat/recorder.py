@@ -31,6 +31,7 @@ class SessionRecorder:
         self._ids = list(stored_ids)
         self._reply: ReplyCheckpoint | None = None
         self._text = ""
+        self._new_root = False  # the next message starts a new root branch
 
     def observe(self, event: Event, messages: list[Message]) -> None:
         """Call for every event of a turn, before it is shown."""
@@ -41,6 +42,14 @@ class SessionRecorder:
             self._text += event.text
             self._reply.update(self._text)
 
+    def branch_from(self, keep: int) -> None:
+        """The chat goes on after its first ``keep`` messages: what followed them stays
+        in the store as another branch, and new messages grow a new one."""
+        self._ids = self._ids[:keep]
+        if self._ids:
+            self.store.set_head(self.session_id, self._ids[-1])
+        self._new_root = not self._ids
+
     def sync(self, messages: list[Message]) -> None:
         """Write the messages added since the last call; delete those taken back."""
         while len(self._ids) > len(messages):
@@ -49,8 +58,11 @@ class SessionRecorder:
             if isinstance(message, AssistantMessage) and self._reply is not None:
                 stored = self._reply.finish(message)
                 self._reply = None
+            elif self._new_root:
+                stored = self.store.add_message(self.session_id, message, parent_id=None)
             else:
                 stored = self.store.add_message(self.session_id, message)
+            self._new_root = False
             self._ids.append(stored.id)
 
 

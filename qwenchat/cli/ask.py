@@ -166,6 +166,12 @@ def ask(
             help="Continue the named session (or start it): each turn is saved as it happens.",
         ),
     ] = None,
+    retry: Annotated[
+        bool,
+        typer.Option(
+            "--retry", help="Answer the session's last message again (the old answer is kept)."
+        ),
+    ] = False,
     tir: Annotated[
         bool,
         typer.Option(
@@ -193,7 +199,9 @@ def ask(
 
     stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
     text = build_prompt(" ".join(prompt or []).strip(), stdin_text)
-    if not text.strip():
+    if retry and (text.strip() or not session):
+        raise InputError("--retry needs --session NAME and no prompt: it answers the last one")
+    if not text.strip() and not retry:
         raise InputError(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
@@ -256,7 +264,7 @@ def ask(
         recorder=recorder,
         **overrides,
     )
-    stream = chat.stream(text)
+    stream = chat.retry() if retry else chat.stream(text)
     signal.signal(signal.SIGINT, lambda *_: stream.cancel())
     show_progress = sys.stderr.isatty()
     for event in stream.events():

@@ -50,6 +50,18 @@ def test_ask_session_carries_the_conversation_across_processes(
     assert [m.role for m in history] == ["user", "assistant", "user", "assistant"]
     assert history[-1].content == reply["text"] and all(m.complete for m in history)
 
+    retried = subprocess.run(
+        [*ASK, "-m", str(test_model_path), "--session", "ada", "--retry", "--seed", "7"],
+        env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert retried.returncode == 0, retried.stderr
+    with SessionStore(tmp_path / "data" / "sessions.db") as store:
+        after = store.history(store.get_session("ada").id)
+        siblings = store.branches(after[-1].id)
+    assert [m.role for m in after] == ["user", "assistant", "user", "assistant"]
+    assert after[-1].content.strip() in retried.stdout
+    assert len(siblings) == 2 and siblings[0].content == reply["text"]  # the old one is kept
+
 
 def test_sigkill_mid_reply_loses_at_most_the_last_second(
     model_env: dict[str, str], test_model_path: Path, tmp_path: Path

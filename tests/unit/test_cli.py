@@ -168,3 +168,9 @@ def test_code_runs_check_the_sandbox_before_the_model(
     assert result.returncode == code and words in result.stderr
     assert ("not found" in result.stderr) == (code == 2)
     assert "Traceback" not in result.stderr
+
+
+def test_retry_needs_a_session_and_no_prompt(isolated: dict[str, str]) -> None:
+    for args in (["--retry"], ["--retry", "--session", "s", "new prompt"]):
+        result = run_cli("ask", *args, env=isolated)
+        assert result.returncode == 2 and "--retry needs --session NAME" in result.stderr

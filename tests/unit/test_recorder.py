@@ -83,3 +83,37 @@ def test_a_cancelled_reply_keeps_its_partial_text(store: SessionStore) -> None:
             stream.cancel()
     assert stream.reply is not None and stream.reply.finish_reason == "cancelled"
     assert stored(store)[-1] == ("assistant", stream.reply.text)
+
+
+def test_retry_keeps_the_old_answer_as_a_branch(store: SessionStore) -> None:
+    chat, _ = resumed_chat(store, ["First try.", "Second try."])
+    chat.send("Tell me a joke.")
+    reply = chat.retry()
+    assert "".join(reply) == "Second try."
+    assert stored(store)[-2:] == [("user", "Tell me a joke."), ("assistant", "Second try.")]
+    session = store.get_session("demo")
+    last = store.history(session.id)[-1]
+    assert [m.content for m in store.branches(last.id)] == ["First try.", "Second try."]
+
+
+def test_edit_answers_the_new_text_and_keeps_the_old_turns(store: SessionStore) -> None:
+    chat, engine = resumed_chat(store, ["A.", "B.", "C."])
+    chat.send("one")
+    chat.send("two")
+    index = next(i for i, m in enumerate(chat.messages) if m.content == "one")
+    "".join(chat.edit(index, "uno"))
+    assert [c for _, c in stored(store)] == ["Be brief.", "uno", "C."]
+    assert "two" not in engine.prompts[-1] and "uno" in engine.prompts[-1]
+    session = store.get_session("demo")
+    edited = store.history(session.id)[1]
+    assert [m.content for m in store.branches(edited.id)] == ["one", "uno"]
+
+
+def test_nothing_to_retry_or_edit_is_a_clear_error(store: SessionStore) -> None:
+    from qwenchat.errors import InputError
+
+    chat, _ = resumed_chat(store, [])
+    with pytest.raises(InputError, match="no reply to retry"):
+        chat.retry()
+    with pytest.raises(InputError, match="not a user message"):
+        chat.edit(0, "x")  # the system prompt
