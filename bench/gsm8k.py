@@ -17,12 +17,13 @@ Modes:
         back (qwenchat.tir), up to --max-rounds replies
   tool  the python tool offered through Qwen2.5 tool calls (<tool_call>, or the bare
         JSON small models write), with the CoT prompt plus "use the python tool"
+  tir-official  TIR mode with the Qwen2.5-Math harness's TIR prompt verbatim
 
 Grading: the number after `####` against the last \\boxed{} of the reply (commas, $,
 units and LaTeX dropped; equal within 1e-6); a reply without \\boxed{} is graded by
 its last number and counted in `no box`.
 
-    .venv/bin/python bench/gsm8k.py run --model test|eval|PATH --mode cot|tir|tool
+    .venv/bin/python bench/gsm8k.py run --model test|eval|PATH --mode cot|tir|tool|tir-official
         [--limit 200] [--start 0] [--max-tokens 512] [--max-rounds 4] [--threads N]
     .venv/bin/python bench/gsm8k.py report [--json]
 """
@@ -45,7 +46,13 @@ TOOL_PROMPT = (
     "Please reason step by step. Use the python tool for every calculation, then put your "
     "final answer within \\boxed{}."
 )
-MODES = ("cot", "tir", "tool")
+# The Qwen2.5-Math harness's TIR prompt, verbatim: qwenchat's tir-math adds one sentence
+# on the ```python/```output protocol, without which the coder models seldom wrote code.
+OFFICIAL_TIR_PROMPT = (
+    "Please integrate natural language reasoning with programs to solve the problem above, "
+    "and put your final answer within \\boxed{}."
+)
+MODES = ("cot", "tir", "tool", "tir-official")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _LATEX = re.compile(r"\\(?:text|mathrm|textbf)\{([^}]*)\}|\\[a-z]+|[{}$]")
 
@@ -107,8 +114,12 @@ def solve(engine: Any, mode: str, question: str, args: argparse.Namespace) -> di
     with Chat(
         engine=engine,
         settings=settings,
-        system={"cot": get_prompt("math-cot").text, "tool": TOOL_PROMPT}.get(mode),
-        tir=mode == "tir",
+        system={
+            "cot": get_prompt("math-cot").text,
+            "tool": TOOL_PROMPT,
+            "tir-official": OFFICIAL_TIR_PROMPT,
+        }.get(mode),
+        tir=mode.startswith("tir"),
         python=mode == "tool",
         approval=ApprovalPolicy(yes=True),
         agent=AgentOptions(max_rounds=args.max_rounds),
@@ -187,7 +198,11 @@ def report(args: argparse.Namespace) -> None:
         raise BenchError(f"no results in {RESULTS}: run `bench/gsm8k.py run` first")
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in files:
-        model, mode = path.stem.rsplit("-", 1)
+        model, mode = next(
+            (path.stem.removesuffix(f"-{m}"), m)
+            for m in sorted(MODES, key=len, reverse=True)
+            if path.stem.endswith(f"-{m}")
+        )
         rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
         runs[(model, mode)] = sorted(rows, key=lambda r: r["index"])
     summary = {f"{model} {mode}": summarize(rows) for (model, mode), rows in runs.items()}
