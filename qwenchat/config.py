@@ -84,6 +84,9 @@ class EngineSettings(BaseModel):
     n_ctx: int | None = Field(None, ge=256, description="None: min(8192, the model's)")
     threads: int | None = Field(None, ge=1, description="None: the CPUs this process may use")
     gpu_layers: GpuLayers = "auto"
+    kv_cache_mb: int = Field(
+        1024, ge=0, description="disk for saved KV states of sessions (0: none)"
+    )
 
     @field_validator("gpu_layers", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from qwenchat.chat import Reply
     from qwenchat.chatml import Message
     from qwenchat.config import Settings
+    from qwenchat.engine.base import Engine
     from qwenchat.engine.llama import LlamaEngine
     from qwenchat.recorder import SessionRecorder
 
@@ -82,6 +83,17 @@ def _resume(
     if history and system is not None and system != kept:
         err(f"warning: session '{name}' keeps its system prompt; start a new session to change it")
     return history, recorder
+
+
+def _resume_kv(engine: Engine, settings: Settings) -> None:
+    """Let a session resume from, and save, the model's KV state on disk."""
+    from qwenchat.config import cache_dir
+    from qwenchat.engine.llama import LlamaEngine
+    from qwenchat.kvcache import KVCache
+
+    if isinstance(engine, LlamaEngine):
+        size = settings.engine.kv_cache_mb << 20
+        engine.kv_cache = KVCache.for_model(engine.path, cache_dir(), size)
 
 
 def code_runs_allowed(settings: Settings, *, required: bool, offered: bool) -> bool:
@@ -247,6 +259,8 @@ def ask(
         if v is not None
     }
     engine = loading.result()
+    if session and settings.engine.kv_cache_mb:
+        _resume_kv(engine, settings)
     if verbose:
         err(describe_engine(engine))
     if verbose and code_ok:

@@ -14,6 +14,7 @@ UTF-8 decoder), which ``bench/decode_speed.py`` measures against
 from __future__ import annotations
 
 import codecs
+import ctypes
 import os
 import re
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from qwenchat.config import GpuLayers, Sampling
 from qwenchat.engine.base import Clock, Completion, FinishReason, Generation, StopStrings, Usage
 from qwenchat.errors import GenerationError, InputError, ModelError
 from qwenchat.gguf import GGUFInfo
+from qwenchat.kvcache import KVCache
 from qwenchat.models import check_model_file
 
 DEFAULT_MAX_CTX = 8192
@@ -68,6 +70,8 @@ class LlamaEngine:
         gpu_layers: GpuLayers = "auto",
     ) -> None:
         self.path = path
+        self.kv_cache: KVCache | None = None
+        """Set to save the KV state after each reply and resume from it (sessions)."""
         self.gguf: GGUFInfo = check_model_file(path)
         n_train = self.gguf.context_length or DEFAULT_MAX_CTX
         ctx = n_ctx or min(DEFAULT_MAX_CTX, n_train)
@@ -191,6 +195,8 @@ class LlamaEngine:
                 f"the prompt is {len(ids)} tokens but the context window is {self.n_ctx}; "
                 "shorten it or raise engine.n_ctx"
             )
+        if self.kv_cache is not None and self._llm.n_tokens == 0:
+            self._restore(self.kv_cache, ids)
         cached = self._cached_prefix(ids)
         if sampling.seed is not None:
             self._llm.set_seed(sampling.seed)
@@ -239,6 +245,8 @@ class LlamaEngine:
             yield tail
         text = "".join(parts)
         self._remember(text, out)
+        if self.kv_cache is not None and finish != "cancelled":
+            self.kv_cache.save(self._llm.input_ids[: self._llm.n_tokens].tolist(), self._save_kv)
         gen.result = Completion(
             text=text,
             finish_reason=finish,
@@ -246,6 +254,38 @@ class LlamaEngine:
             timings=clock.timings(),
             stop_sequence=hit,
         )
+
+    def _restore(self, cache: KVCache, ids: list[int]) -> None:
+        """Load the saved state holding the longest prefix of ``ids``, if there is one;
+        a state that fails to load is deleted and the next longest tried."""
+        while (path := cache.find(ids)) is not None:
+            if self._load_kv(path, ids):
+                return
+            cache.discard(path)
+
+    def _load_kv(self, path: Path, ids: list[int]) -> bool:
+        capacity = self.n_ctx
+        tokens = (llama_cpp.llama_token * capacity)()
+        count = ctypes.c_size_t(0)
+        read = llama_cpp.llama_state_seq_load_file(
+            self._llm._ctx.ctx, os.fsencode(path), 0, tokens, capacity, ctypes.byref(count)
+        )
+        loaded = list(tokens[: count.value])
+        if not read or not loaded or loaded != ids[: len(loaded)]:
+            self._llm.reset()
+            self._llm._ctx.kv_cache_clear()
+            return False
+        self._llm.input_ids[: len(loaded)] = loaded
+        self._llm.n_tokens = len(loaded)
+        return True
+
+    def _save_kv(self, path: Path) -> bool:
+        n = self._llm.n_tokens
+        tokens = (llama_cpp.llama_token * n)(*self._llm.input_ids[:n].tolist())
+        written = llama_cpp.llama_state_seq_save_file(
+            self._llm._ctx.ctx, os.fsencode(path), 0, tokens, n
+        )
+        return bool(written)
 
     def _remember(self, text: str, ids: list[int]) -> None:
         if not text:

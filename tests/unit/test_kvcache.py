@@ -1,0 +1,71 @@
+"""The KV-state cache's files: lookup by exact token prefix, LRU eviction, failed writes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from qwenchat.kvcache import KVCache, token_key
+
+
+def writer(size: int):  # type: ignore[no-untyped-def]
+    def write(path: Path) -> bool:
+        path.write_bytes(b"k" * size)
+        return True
+
+    return write
+
+
+def test_the_longest_saved_prefix_is_found(tmp_path: Path) -> None:
+    cache = KVCache(tmp_path, 10_000)
+    cache.save([1, 2, 3], writer(10))
+    cache.save([1, 2, 3, 4, 5], writer(10))
+    cache.save([9, 9], writer(10))
+    found = cache.find([1, 2, 3, 4, 5, 6])
+    assert found is not None and found.stem == token_key([1, 2, 3, 4, 5])
+    assert cache.find([1, 2, 3, 7]).stem == token_key([1, 2, 3])  # type: ignore[union-attr]
+    assert cache.find([1, 2, 3]) is None  # a whole match leaves nothing to evaluate
+    assert cache.find([2, 3, 4]) is None
+
+
+def test_least_recently_used_files_go_over_the_cap(tmp_path: Path) -> None:
+    cache = KVCache(tmp_path, 250)
+    for n in range(1, 4):
+        cache.save([n], writer(100))
+        path = tmp_path / f"{token_key([n])}.kvs"
+        os.utime(path, ns=(n * 10**9, n * 10**9))  # saved one after the other
+    # 300 bytes > 250: the oldest ([1]) went when [3] was saved.
+    assert not (tmp_path / f"{token_key([1])}.kvs").exists()
+    cache.find([2, 0])  # using [2] makes it the newest
+    cache.save([4], writer(100))
+    left = sorted(p.stem for p in tmp_path.glob("*.kvs"))
+    assert left == sorted([token_key([2]), token_key([4])])
+
+
+def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    cache = KVCache(tmp_path, 10_000)
+
+    def fail(path: Path) -> bool:
+        path.write_bytes(b"half")
+        return False
+
+    cache.save([1, 2], fail)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_zero_cap_saves_nothing_and_an_unwritable_dir_is_harmless(tmp_path: Path) -> None:
+    KVCache(tmp_path / "off", 0).save([1], writer(10))
+    assert not (tmp_path / "off").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    KVCache(blocker / "kv", 10_000).save([1], writer(10))  # no exception
+
+
+def test_a_changed_model_file_gets_its_own_directory(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"x")
+    first = KVCache.for_model(model, tmp_path / "cache", 1).directory
+    time.sleep(0.01)
+    model.write_bytes(b"xy")
+    assert KVCache.for_model(model, tmp_path / "cache", 1).directory != first
