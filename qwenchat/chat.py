@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from qwenchat.agent import AgentOptions, ApprovalPolicy, Event, TextDelta, ToolCallRecord, Turn
-from qwenchat.chatml import Message, SystemMessage, UserMessage
+from qwenchat.chatml import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
 from qwenchat.engine.load import load_engine
@@ -208,6 +208,19 @@ class Chat:
         self._branch(index)
         self.messages.append(UserMessage(content=text))
         return self._answer(python)
+
+    def delete(self, index: int) -> None:
+        """Delete the message at ``index`` (from the session too); an assistant message's
+        tool results go with it, so no result is left without its call."""
+        if not 0 <= index < len(self.messages):
+            raise InputError(f"there is no message {index}")
+        end = index + 1
+        if isinstance(self.messages[index], AssistantMessage):
+            while end < len(self.messages) and isinstance(self.messages[end], ToolMessage):
+                end += 1
+        if self.recorder is not None:
+            self.recorder.delete(index, end)
+        del self.messages[index:end]
 
     def _branch(self, keep: int) -> None:
         del self.messages[keep:]

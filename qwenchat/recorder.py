@@ -50,6 +50,13 @@ class SessionRecorder:
             self.store.set_head(self.session_id, self._ids[-1])
         self._new_root = not self._ids
 
+    def delete(self, start: int, end: int) -> None:
+        """Delete the chat's messages ``start`` to ``end`` (excluded) from the session; the
+        store links what followed them to what preceded them."""
+        for message_id in self._ids[start:end]:
+            self.store.delete_message(message_id)
+        del self._ids[start:end]
+
     def sync(self, messages: list[Message]) -> None:
         """Write the messages added since the last call; delete those taken back."""
         while len(self._ids) > len(messages):

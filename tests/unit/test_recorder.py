@@ -117,3 +117,18 @@ def test_nothing_to_retry_or_edit_is_a_clear_error(store: SessionStore) -> None:
         chat.retry()
     with pytest.raises(InputError, match="not a user message"):
         chat.edit(0, "x")  # the system prompt
+
+
+def test_delete_removes_a_call_with_its_results_in_chat_and_store(store: SessionStore) -> None:
+    call = '<tool_call>\n{"name": "calculator", "arguments": {"expression": "6*7"}}\n</tool_call>'
+    chat, _ = resumed_chat(store, [call, "It is 42.", "Bye."], tools=ToolRegistry(builtin_tools()))
+    chat.send("What is 6 times 7?")
+    roles = [m.role for m in chat.messages]
+    assert roles == ["system", "user", "assistant", "tool", "assistant"]
+    chat.delete(2)  # the call: its result goes too
+    assert [m.role for m in chat.messages] == ["system", "user", "assistant"]
+    assert stored(store) == [(m.role, m.content) for m in chat.messages]
+    chat.send("Thanks.")  # the conversation goes on from the shortened history
+    assert stored(store) == [(m.role, m.content) for m in chat.messages]
+    with pytest.raises(Exception, match="no message 9"):
+        chat.delete(9)
