@@ -32,8 +32,10 @@ everything ends when the client's end of the request pipe closes.
 from __future__ import annotations
 
 import ast
+import builtins
 import codecs
 import contextlib
+import difflib
 import fcntl
 import io
 import json
@@ -185,9 +187,21 @@ def _truncate(text: str, limit: int) -> str:
     return _shorten(head, text[len(head) :], len(text), limit // 2)
 
 
-def _last_traceback_line(exc: BaseException) -> str:
+def _last_traceback_line(exc: BaseException, namespace: dict[str, Any] | None = None) -> str:
     lines = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()
-    return lines[-1] if lines else type(exc).__name__
+    line = lines[-1] if lines else type(exc).__name__
+    return line + _did_you_mean(exc, namespace or {})
+
+
+def _did_you_mean(exc: BaseException, namespace: dict[str, Any]) -> str:
+    """Python 3.12's hint for a misspelt name, which 3.10 and 3.11 print only in the
+    interactive traceback: small models otherwise re-send the same code after a NameError."""
+    name = getattr(exc, "name", None)
+    if not isinstance(exc, NameError) or not isinstance(name, str):
+        return ""
+    known = [k for k in namespace if not k.startswith("__")] + dir(builtins)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f". Did you mean: '{close[0]}'?" if close and close[0] != name else ""
 
 
 def _take_protocol_fds() -> tuple[io.BufferedReader, int]:
@@ -328,7 +342,7 @@ def _execute(
         if exc.code not in (None, 0):
             error = _last_traceback_line(exc)
     except BaseException as exc:  # everything the code raises is its result
-        error = _last_traceback_line(exc)
+        error = _last_traceback_line(exc, namespace)
     finally:
         interrupt.armed = False
     if os.getpid() != _OWNER_PID:  # a fork of the kernel made by the code: only the kernel replies

@@ -75,6 +75,14 @@ def test_error_is_the_last_traceback_line(sandbox: Sandbox) -> None:
     assert "\n" not in syntax.error
 
 
+def test_a_misspelt_name_gets_a_hint(sandbox: Sandbox) -> None:
+    sandbox.run("charleston_sheep = 80")
+    assert sandbox.run("2 * Charleston_sheep").error == (
+        "NameError: name 'Charleston_sheep' is not defined. Did you mean: 'charleston_sheep'?"
+    )
+    assert sandbox.run("prnt(1)").error.endswith("Did you mean: 'print'?")  # type: ignore[union-attr]
+
+
 def test_print_and_error_come_together(sandbox: Sandbox) -> None:
     result = sandbox.run("print('before')\nraise ValueError('bad value')")
     assert result.stdout == "before\n"
