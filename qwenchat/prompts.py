@@ -16,7 +16,9 @@ in ``<config dir>/prompts`` and win on a name clash.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -80,6 +82,48 @@ def read_markdown(path: Path, kind: str, max_bytes: int) -> tuple[dict[str, obje
     return meta, "".join(lines[end + 1 :])
 
 
+def invalid_file(kind: str, path: Path, exc: ValidationError, hidden: str = "") -> ConfigError:
+    """A file's first validation error as one line; ``hidden`` is a key prefix the file
+    does not show (e.g. the model nesting its keys)."""
+    err = exc.errors()[0]
+    key = ".".join(str(part) for part in err["loc"]).removeprefix(hidden)
+    return ConfigError(f"{kind} file {path}: '{key}': {err['msg']}")
+
+
+class _Named(Protocol):
+    name: str
+
+
+Entry = TypeVar("Entry", bound=_Named)
+
+
+def list_library(dirs: tuple[Path, Path], load: Callable[[Path], Entry]) -> dict[str, Entry]:
+    """Every ``*.md`` entry of a library by name: ``dirs`` is (built-in, user's); the
+    user's win."""
+    found: dict[str, Entry] = {}
+    for directory in dirs:
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.md")):
+                entry = load(path)
+                found[entry.name] = entry
+    return found
+
+
+def get_from_library(
+    kind: str, name: str, dirs: tuple[Path, Path], load: Callable[[Path], Entry]
+) -> Entry:
+    """The entry called ``name`` (the user's first); raises :class:`ConfigError` listing
+    the names there are."""
+    for directory in reversed(dirs):
+        path = directory / f"{name}.md"
+        if path.is_file():
+            return load(path)
+    entries = list_library(dirs, load)
+    if name in entries:  # a file whose front matter renames it
+        return entries[name]
+    raise ConfigError(f"no {kind} named '{name}' (there are: {', '.join(sorted(entries))})")
+
+
 def load_prompt_file(path: Path) -> Prompt:
     """Read and validate one prompt file; raises :class:`ConfigError` naming the file."""
     meta, body = read_markdown(path, "prompt", _MAX_FILE_BYTES)
@@ -88,29 +132,14 @@ def load_prompt_file(path: Path) -> Prompt:
             {"name": path.stem, **meta, "text": body.strip(), "path": path}
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"])
-        raise ConfigError(f"prompt file {path}: '{key}': {err['msg']}") from None
+        raise invalid_file("prompt", path, exc) from None
 
 
 def list_prompts() -> dict[str, Prompt]:
     """Every prompt by name: the built-in ones, then the user's (which win)."""
-    found: dict[str, Prompt] = {}
-    for directory in (builtin_dir(), user_dir()):
-        if directory.is_dir():
-            for path in sorted(directory.glob("*.md")):
-                prompt = load_prompt_file(path)
-                found[prompt.name] = prompt
-    return found
+    return list_library((builtin_dir(), user_dir()), load_prompt_file)
 
 
 def get_prompt(name: str) -> Prompt:
     """The prompt called ``name``; raises :class:`ConfigError` listing the names there are."""
-    for directory in (user_dir(), builtin_dir()):
-        path = directory / f"{name}.md"
-        if path.is_file():
-            return load_prompt_file(path)
-    prompts = list_prompts()
-    if name in prompts:  # a file whose front matter renames it
-        return prompts[name]
-    raise ConfigError(f"no prompt named '{name}' (there are: {', '.join(sorted(prompts))})")
+    return get_from_library("prompt", name, (builtin_dir(), user_dir()), load_prompt_file)

@@ -32,7 +32,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from qwenchat import prompts
 from qwenchat.config import Sampling, config_dir
 from qwenchat.errors import ConfigError
-from qwenchat.prompts import NAME_PATTERN, read_markdown
+from qwenchat.prompts import (
+    NAME_PATTERN,
+    get_from_library,
+    invalid_file,
+    list_library,
+    read_markdown,
+)
 
 _MAX_FILE_BYTES = 1024 * 1024
 _VARIABLE = re.compile(r"\{\{\s*(char|user|date|time)\s*\}\}", re.IGNORECASE)
@@ -152,32 +158,17 @@ def load_persona_file(path: Path) -> Persona:
             {"name": path.stem, **meta, "system_prompt": body.strip(), "path": path}
         )
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(part) for part in err["loc"]).removeprefix("sampling.")
-        raise ConfigError(f"persona file {path}: '{key}': {err['msg']}") from None
+        raise invalid_file("persona", path, exc, hidden="sampling.") from None
 
 
 def list_personas() -> dict[str, Persona]:
     """Every persona by name: the built-in ones, then the user's (which win)."""
-    found: dict[str, Persona] = {}
-    for directory in (builtin_dir(), user_dir()):
-        if directory.is_dir():
-            for path in sorted(directory.glob("*.md")):
-                persona = load_persona_file(path)
-                found[persona.name] = persona
-    return found
+    return list_library((builtin_dir(), user_dir()), load_persona_file)
 
 
 def get_persona(name: str) -> Persona:
     """The persona called ``name``; raises :class:`ConfigError` listing the names there are."""
-    for directory in (user_dir(), builtin_dir()):
-        path = directory / f"{name}.md"
-        if path.is_file():
-            return load_persona_file(path)
-    personas = list_personas()
-    if name in personas:  # a file whose front matter renames it
-        return personas[name]
-    raise ConfigError(f"no persona named '{name}' (there are: {', '.join(sorted(personas))})")
+    return get_from_library("persona", name, (builtin_dir(), user_dir()), load_persona_file)
 
 
 def save_persona(persona: Persona) -> Path:
