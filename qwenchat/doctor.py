@@ -125,7 +125,7 @@ def _sandbox() -> Check:
             status="warning", label="sandbox", detail=f"{detail}: WEAKER isolation", fix=fix
         )
     fix = "install bubblewrap (apt install bubblewrap)"
-    if sandbox.allow_unsandboxed:
+    if sandbox.can_run:  # no isolation, but allowed
         detail += ": NO isolation, code runs as you (sandbox.allow_unsandboxed)"
         return Check(status="warning", label="sandbox", detail=detail, fix=fix)
     return Check(status="problem", label="sandbox", detail=f"{detail}: code cannot run", fix=fix)

@@ -72,7 +72,7 @@ def sandbox_status(settings: Settings) -> tuple[bool, str | None]:
 
     sandbox = Sandbox.from_settings(settings.sandbox)
     layer = sandbox.layer
-    if layer.strength == "none" and not sandbox.allow_unsandboxed:
+    if not sandbox.can_run:
         return False, (
             f"no sandbox works here ({layer.reason}): install bubblewrap,"
             " or set sandbox.allow_unsandboxed = true"

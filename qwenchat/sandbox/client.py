@@ -363,6 +363,11 @@ class Sandbox:
         return self._layer
 
     @property
+    def can_run(self) -> bool:
+        """Whether code can run here: in some isolation, or unsandboxed where that is allowed."""
+        return self.layer.strength != "none" or self.allow_unsandboxed
+
+    @property
     def pid(self) -> int | None:
         """The host pid of the running interpreter, or None before the first call."""
         kernel = self._kernel

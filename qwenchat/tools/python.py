@@ -25,7 +25,7 @@ def python_tool(sandbox: Sandbox) -> Tool:
     (and unsandboxed running is not allowed), so the tool is never offered in vain.
     """
     layer = sandbox.layer
-    if layer.strength == "none" and not sandbox.allow_unsandboxed:
+    if not sandbox.can_run:
         from qwenchat.sandbox import SandboxError
 
         raise SandboxError(f"the python tool is off: no sandbox works here ({layer.reason})")
