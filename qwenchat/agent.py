@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from qwenchat.chatml import AssistantMessage, Message, ToolCall, ToolMessage
 from qwenchat.config import Sampling
-from qwenchat.context import fit_prompt, reply_room
+from qwenchat.context import dropped_notice, fit_prompt, reply_room
 from qwenchat.engine.base import Completion, Engine, FinishReason, Generation, Timings, Usage
 
 if TYPE_CHECKING:  # imported where used: a turn without tools (plain `ask`) never loads them
@@ -261,10 +261,7 @@ class Turn:
         )
         if dropped and not self._told_dropped:
             self._told_dropped = True
-            yield Notice(
-                f"the conversation is longer than the context window ({self.engine.n_ctx} "
-                f"tokens): its oldest {dropped} messages are left out of the prompt"
-            )
+            yield Notice(dropped_notice(self.engine, dropped))
         banned = (TOOL_CALL_TOKEN,) if answer_only else ()
         self._generation = self.engine.generate(prompt, self.sampling, banned=banned)
         if self._cancelled:

@@ -28,6 +28,14 @@ def reply_room(engine: Engine, max_tokens: int) -> int:
     return min(max_tokens, engine.n_ctx // 2)
 
 
+def dropped_notice(engine: Engine, dropped: int) -> str:
+    """What the user is told when ``dropped`` messages are left out of the prompt."""
+    return (
+        f"the conversation is longer than the context window ({engine.n_ctx} tokens): "
+        f"its oldest {dropped} messages are left out of the prompt"
+    )
+
+
 def fit_prompt(
     engine: Engine,
     messages: list[Message],

@@ -42,7 +42,7 @@ from qwenchat.agent import (
 )
 from qwenchat.chatml import AssistantMessage, Message, Segment
 from qwenchat.config import Sampling
-from qwenchat.context import fit_prompt, reply_room
+from qwenchat.context import dropped_notice, fit_prompt, reply_room
 from qwenchat.engine.base import Completion, Engine, Generation
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class TirTurn:
         room = reply_room(self.engine, self.sampling.max_tokens)
         history, dropped = fit_prompt(self.engine, self.messages, room=room)
         if dropped and not pieces:
-            yield Notice(f"the oldest {dropped} messages are left out of the prompt to fit it")
+            yield Notice(dropped_notice(self.engine, dropped))
         prompt = history + [Segment(piece, False) for piece in pieces]
         self._generation = self.engine.generate(prompt, self.sampling, stop=(OUTPUT_FENCE,))
         if self._cancelled:
