@@ -99,6 +99,9 @@ class LlamaEngine:
         self._eog = {self._control[IM_END], self._special_id(ENDOFTEXT), self._llm.token_eos()}
         self._pieces: dict[int, bytes] = {}
         self._replies: OrderedDict[str, list[int]] = OrderedDict()
+        # The last prompt tokenized: fitting the context counts a prompt's tokens and
+        # generating it tokenizes it again (20 ms for 5,500 tokens on 2 cores).
+        self._last_tokenized: tuple[tuple[Segment, ...], list[int]] = ((), [])
 
     @property
     def model_name(self) -> str:
@@ -123,6 +126,9 @@ class LlamaEngine:
         transformers, and ``<|im_end|>`` typed by a user stays text. A content
         span that is a reply this engine generated keeps its original ids.
         """
+        key = tuple(prompt)
+        if key == self._last_tokenized[0]:
+            return list(self._last_tokenized[1])
         ids: list[int] = []
         text: list[str] = []
 
@@ -146,6 +152,7 @@ class LlamaEngine:
                     elif part:
                         text.append(part)
         flush()
+        self._last_tokenized = (key, list(ids))
         return ids
 
     def count_tokens(self, prompt: list[Segment]) -> int:
@@ -290,6 +297,7 @@ class LlamaEngine:
     def _remember(self, text: str, ids: list[int]) -> None:
         if not text:
             return
+        self._last_tokenized = ((), [])  # a remembered reply can change how prompts tokenize
         self._replies[text] = ids
         self._replies.move_to_end(text)
         while len(self._replies) > _REPLY_MEMO_SIZE:
