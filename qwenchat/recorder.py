@@ -15,7 +15,7 @@ from qwenchat.agent import Event, TextDelta
 from qwenchat.chatml import AssistantMessage, Message
 
 if TYPE_CHECKING:
-    from qwenchat.store import ReplyCheckpoint, SessionStore
+    from qwenchat.store import ReplyCheckpoint, Session, SessionStore
 
 
 class SessionRecorder:
@@ -73,14 +73,10 @@ class SessionRecorder:
             self._ids.append(stored.id)
 
 
-def resume_session(
-    store: SessionStore, name: str, *, system: str | None = None, persona: str | None = None
+def open_session(
+    store: SessionStore, session: Session
 ) -> tuple[list[Message], SessionRecorder]:
-    """The history of the session called ``name`` (created, empty, if there is none yet)
-    and a recorder that goes on saving it."""
-    session = store.find_session(name) or store.create_session(
-        name=name, title=name, system_prompt=system, persona=persona
-    )
+    """The history of ``session`` and a recorder that goes on saving it."""
     stored = store.history(session.id)
     history = [message.to_message() for message in stored]
     return history, SessionRecorder(store, session.id, [message.id for message in stored])

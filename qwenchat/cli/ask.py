@@ -13,22 +13,20 @@ import typer
 from qwenchat.cli.common import (
     EXIT_INTERRUPTED,
     PYTHON,
-    describe_sandbox,
     err,
     load_tool_registry,
-    sandbox_status,
     settings_with,
     terminal_approver,
 )
 
+from qwenchat.conversation import describe_sandbox, sandbox_status
+
 if TYPE_CHECKING:
     from qwenchat.agent import Event
     from qwenchat.chat import Reply
-    from qwenchat.chatml import Message
     from qwenchat.config import Settings
-    from qwenchat.engine.base import Engine
     from qwenchat.engine.llama import LlamaEngine
-    from qwenchat.recorder import SessionRecorder
+    from qwenchat.store import SessionStore
 
 
 def build_prompt(prompt: str, stdin_text: str) -> str:
@@ -67,33 +65,18 @@ def describe_reply(reply: Reply) -> str:
     )
 
 
-def _resume(
-    name: str, system: str | None, persona: str | None
-) -> tuple[list[Message], SessionRecorder]:
-    """The named session's history and its recorder; warns of what the user should know."""
-    from qwenchat.chatml import SystemMessage
-    from qwenchat.recorder import resume_session
+def warn(message: str) -> None:
+    err(f"warning: {message}")
+
+
+def _store() -> SessionStore:
+    """The session store; warns when a damaged file was moved aside."""
     from qwenchat.store import SessionStore, default_store_path
 
     store = SessionStore(default_store_path())
     if store.notice:
-        err(f"warning: {store.notice}")
-    history, recorder = resume_session(store, name, system=system, persona=persona)
-    kept = history[0].content if history and isinstance(history[0], SystemMessage) else None
-    if history and system is not None and system != kept:
-        err(f"warning: session '{name}' keeps its system prompt; start a new session to change it")
-    return history, recorder
-
-
-def _resume_kv(engine: Engine, settings: Settings) -> None:
-    """Let a session resume from, and save, the model's KV state on disk."""
-    from qwenchat.config import cache_dir
-    from qwenchat.engine.llama import LlamaEngine
-    from qwenchat.kvcache import KVCache
-
-    if isinstance(engine, LlamaEngine):
-        size = settings.engine.kv_cache_mb << 20
-        engine.kv_cache = KVCache.for_model(engine.path, cache_dir(), size)
+        warn(store.notice)
+    return store
 
 
 def code_runs_allowed(settings: Settings, *, required: bool, offered: bool) -> bool:
@@ -217,29 +200,27 @@ def ask(
         raise InputError(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
-    settings = settings_with(gpu_layers, threads, n_ctx)
-    if sum(x is not None for x in (system, prompt_name, persona_name)) > 1:
-        raise InputError("give only one of --system, --prompt and --persona")
-    greeting = None
-    if prompt_name is not None:
-        from qwenchat.prompts import get_prompt
+    from qwenchat.conversation import (
+        choose_role,
+        continue_session,
+        opening_messages,
+        use_kv_cache,
+    )
 
-        system = get_prompt(prompt_name).text
-    elif persona_name is not None:
-        from qwenchat.personas import get_persona
-
-        persona = get_persona(persona_name)
-        rendered = persona.render()
-        system, greeting = rendered.system_prompt, rendered.greeting or None
-        model = model or persona.model
-        sampling = persona.sampling_over(settings.sampling)
-        settings = settings.model_copy(update={"sampling": sampling})
+    role = choose_role(
+        settings_with(gpu_layers, threads, n_ctx),
+        system=system,
+        prompt=prompt_name,
+        persona=persona_name,
+        model=model,
+    )
+    settings = role.settings
     wanted = set(tool or ())
     code_ok = code_runs_allowed(settings, required=tir or PYTHON in wanted, offered=use_tools)
     from qwenchat.engine.load import EngineLoad
 
     # The model loads while the tools and the agent loop are imported and set up.
-    loading = EngineLoad(model, settings, warn=lambda msg: err(f"warning: {msg}"))
+    loading = EngineLoad(role.model, settings, warn=warn)
     from qwenchat.agent import AgentOptions, ApprovalPolicy, Notice, TextDelta
     from qwenchat.chat import Chat
 
@@ -248,25 +229,24 @@ def ask(
         registry = load_tool_registry(tools_dir)
         if wanted - {PYTHON}:
             registry = registry.select([name for name in tool or () if name != PYTHON])
-    history, recorder = _resume(session, system, persona_name) if session else (None, None)
-    if not history and greeting:  # a persona's greeting opens the conversation
-        from qwenchat.chatml import AssistantMessage, SystemMessage
-
-        history = [SystemMessage(content=system or ""), AssistantMessage(content=greeting)]
+    if session:
+        history, recorder = continue_session(_store(), session, role, warn)
+    else:
+        history, recorder = opening_messages(role), None
     overrides = {
         k: v
         for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
         if v is not None
     }
     engine = loading.result()
-    if session and settings.engine.kv_cache_mb:
-        _resume_kv(engine, settings)
+    if session:
+        use_kv_cache(engine, settings)
     if verbose:
         err(describe_engine(engine))
     if verbose and code_ok:
         err(describe_sandbox(settings))
     chat = Chat(
-        system=system,
+        system=role.system,
         settings=settings,
         engine=engine,
         tools=registry,

@@ -57,31 +57,6 @@ def load_tool_registry(tools_dirs: list[Path] | None) -> ToolRegistry:
     return loaded.registry
 
 
-def describe_sandbox(settings: Settings) -> str:
-    """One line: the sandbox layer model-written code runs in, and why."""
-    from qwenchat.sandbox import Sandbox
-
-    layer = Sandbox.from_settings(settings.sandbox).layer
-    strength = {"full": "", "weaker": ", WEAKER isolation", "none": ", NO isolation"}
-    return f"sandbox {layer.name}{strength[layer.strength]} ({layer.reason})"
-
-
-def sandbox_status(settings: Settings) -> tuple[bool, str | None]:
-    """Whether code can run here, and what the user should be told about it (or None)."""
-    from qwenchat.sandbox import Sandbox
-
-    sandbox = Sandbox.from_settings(settings.sandbox)
-    layer = sandbox.layer
-    if not sandbox.can_run:
-        return False, (
-            f"no sandbox works here ({layer.reason}): install bubblewrap,"
-            " or set sandbox.allow_unsandboxed = true"
-        )
-    if layer.strength != "full":
-        return True, f"{describe_sandbox(settings)}: each code run needs approval"
-    return True, None
-
-
 def terminal_approver() -> Approver | None:
     """Ask on the controlling terminal (even when stdin is a pipe); None without one."""
     try:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from qwenchat.cli.common import load_tool_registry, sandbox_status, settings_with, terminal_approver
+from qwenchat.cli.common import load_tool_registry, settings_with, terminal_approver
+from qwenchat.conversation import sandbox_status
 
 if TYPE_CHECKING:
     from qwenchat.tools import ToolRegistry

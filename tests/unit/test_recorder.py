@@ -9,7 +9,7 @@ import pytest
 from qwenchat.agent import TextDelta
 from qwenchat.chat import Chat
 from qwenchat.config import Settings
-from qwenchat.recorder import resume_session
+from qwenchat.conversation import Role, continue_session
 from qwenchat.store import SessionStore
 from qwenchat.tools import ToolRegistry
 from qwenchat.tools.builtin import builtin_tools
@@ -22,7 +22,9 @@ def store(tmp_path: Path) -> SessionStore:
 
 
 def resumed_chat(store: SessionStore, replies: list[str], **kwargs) -> tuple[Chat, ScriptedEngine]:  # type: ignore[no-untyped-def]
-    history, recorder = resume_session(store, "demo", system="Be brief.")
+    history, recorder = continue_session(
+        store, "demo", Role(Settings(), system="Be brief."), warn=print
+    )
     engine = ScriptedEngine(replies)
     chat = Chat(
         settings=Settings(), engine=engine, system="Be brief.", history=history,
