@@ -73,9 +73,7 @@ class SessionRecorder:
             self._ids.append(stored.id)
 
 
-def open_session(
-    store: SessionStore, session: Session
-) -> tuple[list[Message], SessionRecorder]:
+def open_session(store: SessionStore, session: Session) -> tuple[list[Message], SessionRecorder]:
     """The history of ``session`` and a recorder that goes on saving it."""
     stored = store.history(session.id)
     history = [message.to_message() for message in stored]

@@ -18,7 +18,6 @@ from qwenchat.cli.common import (
     settings_with,
     terminal_approver,
 )
-
 from qwenchat.conversation import describe_sandbox, sandbox_status
 
 if TYPE_CHECKING:

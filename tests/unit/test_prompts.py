@@ -81,6 +81,9 @@ def test_prompts_cli_and_ask_prompt_flag(tmp_path: Path) -> None:
     listed = run_cli("prompts", "list", env=env)
     assert "json-extractor" in listed.stdout
     both = run_cli("ask", "--prompt", "coder", "--system", "x", "hi", env=env)
-    assert both.returncode == 2 and "only one of a system prompt, a library prompt and a persona" in both.stderr
+    assert (
+        both.returncode == 2
+        and "only one of a system prompt, a library prompt and a persona" in both.stderr
+    )
     unknown = run_cli("ask", "--prompt", "nope", "hi", env=env)
     assert unknown.returncode == 2 and "no prompt named 'nope'" in unknown.stderr
