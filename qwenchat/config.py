@@ -7,7 +7,9 @@ with pydantic; a bad file is reported with its path, the key and what is expecte
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -107,6 +109,14 @@ class SandboxSettings(BaseModel):
     limits: Limits = Limits()
 
 
+class UISettings(BaseModel):
+    """The terminal UI's choices (set from the TUI itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    theme: str | None = Field(None, description="a Textual theme name; None: textual-dark")
+
+
 class Settings(BaseModel):
     """The whole configuration, as read from ``config.toml``."""
 
@@ -118,6 +128,7 @@ class Settings(BaseModel):
     sampling: Sampling = Sampling()
     engine: EngineSettings = EngineSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    ui: UISettings = UISettings()
 
     def resolved_models_dir(self) -> Path:
         return (self.models_dir or data_dir() / "models").expanduser()
@@ -157,3 +168,29 @@ def load_settings(path: Path | None = None) -> Settings:
     if env_model:
         settings = settings.model_copy(update={"model": env_model})
     return settings
+
+
+def save_theme(theme: str, path: Path | None = None) -> None:
+    """Remember the TUI's theme as ``[ui] theme`` in the config file, leaving the rest of
+    the file (comments included) as it is."""
+    path = path or config_path()
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    line = f"theme = {json.dumps(theme)}"  # a JSON string of a theme name is a TOML string
+    heads = [i for i, text in enumerate(lines) if text.strip() == "[ui]"]
+    if not heads:
+        lines += ["", "[ui]", line] if lines else ["[ui]", line]
+    else:
+        start = heads[0]
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+            len(lines),
+        )
+        keys = [i for i in range(start + 1, end) if re.match(r"\s*theme\s*=", lines[i])]
+        if keys:
+            lines[keys[0]] = line
+        else:
+            lines.insert(start + 1, line)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".toml.partial")
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial.replace(path)

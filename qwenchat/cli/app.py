@@ -6,18 +6,27 @@ import sys
 
 import typer
 
-from qwenchat.cli import ask, config, doctor, models, personas, prompts, sessions, tools
+from qwenchat.cli import ask, chat, config, doctor, models, personas, prompts, sessions, tools
 from qwenchat.cli.common import EXIT_INTERRUPTED, err
 
 app = typer.Typer(
     name="qwenchat",
     help="Chat with, and build agents on, local Qwen2.5 models.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 app.command()(ask.ask)
+app.command()(chat.chat)
+
+
+@app.callback(invoke_without_command=True)
+def root(ctx: typer.Context) -> None:
+    """Chat with, and build agents on, local Qwen2.5 models; with no command, open the TUI."""
+    if ctx.invoked_subcommand is None:
+        chat.chat()
+
+
 app.command()(doctor.doctor)
 app.add_typer(config.app, name="config")
 app.add_typer(models.app, name="models")

@@ -1,0 +1,105 @@
+"""The pieces of a conversation on screen: user and assistant messages, tool calls, notes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.syntax import Syntax
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Collapsible, Label, Static
+
+from qwenchat.agent import ToolCallRecord
+from qwenchat.tui.widgets.reply import ReplyView
+
+PYTHON_TOOL = "python"
+_RESULT_CHARS = 4000  # a tool result longer than this is cut in the panel (the model saw it all)
+
+
+class UserBubble(Static):
+    """What the user wrote, as typed (not Markdown: no surprises from stray asterisks)."""
+
+    DEFAULT_CLASSES = "message"
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, markup=False)
+        self.text = text
+
+
+class AssistantBubble(Vertical):
+    """A reply: its text (streamed or whole) and, once it ends, a line of figures."""
+
+    DEFAULT_CLASSES = "message"
+
+    def __init__(self, text: str = "", *, complete: bool = False) -> None:
+        super().__init__()
+        self.reply = ReplyView(text, complete=complete)
+        self.footer = Label("", classes="figures")
+
+    def compose(self) -> ComposeResult:
+        yield self.reply
+        yield self.footer
+
+    @property
+    def text(self) -> str:
+        return self.reply.text
+
+    async def finish(self, figures: str = "", *, stopped: bool = False) -> None:
+        """The reply ended: render the rest; a stopped reply is marked as such."""
+        await self.reply.finish()
+        if stopped:
+            self.add_class("-stopped")
+            figures = f"⏹ stopped by you · {figures}" if figures else "⏹ stopped by you"
+        self.footer.update(figures)
+
+
+def _short(arguments: Any) -> str:
+    text = json.dumps(arguments, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _shown_arguments(name: str, arguments: Any) -> Static:
+    code = arguments.get("code") if isinstance(arguments, dict) else None
+    if name == PYTHON_TOOL and isinstance(code, str):
+        return Static(
+            Syntax(code, "python", theme="ansi_dark", word_wrap=True), classes="arguments"
+        )
+    return Static(json.dumps(arguments, ensure_ascii=False), classes="arguments", markup=False)
+
+
+class ToolCallPanel(Collapsible):
+    """A tool call, collapsed to one line: its arguments, then its result or error and
+    how long it took."""
+
+    def __init__(self, call_id: str, name: str, arguments: Any) -> None:
+        super().__init__(
+            _shown_arguments(name, arguments),
+            title=f"⚙ {name} {_short(arguments)} · running…",
+            collapsed=True,
+            classes="tool-call",
+        )
+        self.tool_name = name
+        self.call_id = call_id
+        self._arguments = _short(arguments)
+        self.pending = True
+
+    def finish(self, record: ToolCallRecord) -> None:
+        """Show the call's outcome (``record.result`` is what the model was given)."""
+        self.pending = False
+        ok = record.status == "ok"
+        took = f", {record.duration_s:.2f} s" if record.duration_s else ""
+        arguments = _short(record.arguments) if record.arguments is not None else self._arguments
+        self.title = f"{'✓' if ok else '✗'} {self.tool_name} {arguments} · {record.status}{took}"
+        self.set_class(not ok, "-error")
+        result = record.result
+        if len(result) > _RESULT_CHARS:
+            result = result[:_RESULT_CHARS] + f"\n… ({len(record.result)} characters in all)"
+        self.query_one(Collapsible.Contents).mount(Static(result, classes="result", markup=False))
+
+
+class NoteLine(Static):
+    """A line from qwenchat, not the model: dropped history, a round limit, an error."""
+
+    def __init__(self, text: str, *, error: bool = False) -> None:
+        super().__init__(text, markup=False, classes="note -error" if error else "note")
