@@ -92,8 +92,13 @@ class QwenchatApp(App[None]):
         Binding("ctrl+l", "clear", "Clear", show=False),
     ]
 
-    def __init__(self, launch: Launch, *, store: SessionStore | None = None) -> None:
+    def __init__(
+        self, launch: Launch, *, store: SessionStore | None = None, engine: Engine | None = None
+    ) -> None:
+        """``store`` and ``engine``: already open ones (tests, embedding); by default the
+        app opens the session store and loads the model itself, in the background."""
         super().__init__()
+        self._given_engine = engine
         self.launch = launch
         self.settings = launch.settings
         self.role = Role(self.settings)
@@ -109,6 +114,7 @@ class QwenchatApp(App[None]):
         self.stream: ReplyStream | None = None
         self._history: list[Message] | None = None
         self._recorder: SessionRecorder | None = None
+        self._closing = False
 
     # Layout and start-up
 
@@ -148,7 +154,10 @@ class QwenchatApp(App[None]):
             await self._error(str(exc))
         await self._start(self.launch.session)
         self._probe_environment()
-        self._load_model(self.role.model)
+        if self._given_engine is not None:
+            self._model_loaded(self._given_engine)
+        else:
+            self._load_model(self.role.model)
         self._warm_highlighter()
 
     def _apply_theme(self) -> None:
@@ -256,10 +265,11 @@ class QwenchatApp(App[None]):
         use_kv_cache(engine, self.settings)
         gguf = getattr(engine, "gguf", None)
         offloaded = getattr(engine, "gpu_layers_offloaded", 0)
+        total = getattr(engine, "gpu_layers_total", 0)
         self.status.set(
             model=engine.model_name,
             quant=(gguf.file_type or "") if gguf is not None else "",
-            offload=f"GPU {offloaded}/{engine.gpu_layers_total}" if offloaded else "CPU",  # type: ignore[attr-defined]
+            offload=f"GPU {offloaded}/{total}" if offloaded else "CPU",
             n_ctx=engine.n_ctx,
             state="",
         )
@@ -507,7 +517,12 @@ class QwenchatApp(App[None]):
         answer: Future[Approval] = Future()
         screen = ApprovalScreen(tool.name, arguments, self.sandbox_line or "no sandbox")
         self.call_from_thread(self.push_screen, screen, answer.set_result)
-        return answer.result()
+        while not self._closing:  # the app may quit while the dialog is open
+            try:
+                return answer.result(timeout=0.2)
+            except TimeoutError:
+                continue
+        return "deny"
 
     # Actions (keys, palette and slash commands)
 
@@ -761,6 +776,7 @@ class QwenchatApp(App[None]):
         self.push_screen(PickerScreen(f"Delete {title!r}?", options, "keep"), answered)
 
     async def on_unmount(self) -> None:
+        self._closing = True
         if self.stream is not None:
             self.stream.cancel()
         if self.chat is not None:
