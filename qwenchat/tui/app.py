@@ -305,6 +305,7 @@ class QwenchatApp(App[None]):
             system=self.role.system,
             settings=self.role.settings,
             engine=self.engine,
+            tir=self.tir_on,  # with no system prompt given, TIR brings its own
             approval=ApprovalPolicy(ask=self._approve_from_thread),
             history=self._history,
             recorder=self._recorder,
@@ -701,9 +702,18 @@ class QwenchatApp(App[None]):
             self.notify("TIR needs a sandbox and none works here", severity="error")
             return
         self.tir_on = not self.tir_on
+        if self._fresh() and self.role.system is None:  # the default system prompt follows TIR
+            self.chat = self._make_chat() if self.engine is not None else None
         self._configure_chat()
         self.status.set(tir=self.tir_on)
         self.notify(f"tool-integrated reasoning {'on' if self.tir_on else 'off'}")
+
+    def _fresh(self) -> bool:
+        """Whether the conversation has not begun (no message of the user's yet)."""
+        from qwenchat.chatml import UserMessage
+
+        messages = self.chat.messages if self.chat is not None else self._history or []
+        return not any(isinstance(m, UserMessage) for m in messages)
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one(SessionSidebar)

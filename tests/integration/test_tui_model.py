@@ -1,0 +1,97 @@
+"""The TUI on the real test model: in a real terminal (tmux) and through Textual's Pilot."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qwenchat.config import load_settings
+from qwenchat.store import SessionStore
+from qwenchat.tui.app import Launch, QwenchatApp
+from qwenchat.tui.widgets.messages import AssistantBubble, ToolCallPanel
+from tests.sandbox_layers import skip_unless_usable
+from tests.terminal import Tmux
+
+pytestmark = pytest.mark.model
+
+PRODUCT = str(987654321 * 123456789)
+
+
+@pytest.fixture
+def tui_env(
+    test_model_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """A greedy config, the test model, and a data dir (sessions) private to the test."""
+    config = tmp_path / "cfg"
+    config.mkdir()
+    (config / "config.toml").write_text("[sampling]\ntemperature = 0\n", encoding="utf-8")
+    env = {
+        "QWENCHAT_CONFIG_DIR": str(config),
+        "QWENCHAT_DATA_DIR": str(tmp_path / "data"),
+        "QWENCHAT_MODEL": str(test_model_path),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def test_qwenchat_in_a_real_terminal_answers_and_shows_the_status_bar(
+    tui_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**os.environ, **tui_env}
+    command = [sys.executable, "-c", "from qwenchat.cli import main; main()"]
+    with Tmux(command, env=env, width=120, height=36) as term:
+        term.wait_for("ctx ", timeout=60)  # the status bar shows the context once loaded
+        term.type("What is the capital of France? Answer in one word.")
+        term.keys("Enter")
+        screen = term.wait_for("tok/s ·", timeout=120)  # the reply's footer: it has ended
+        assert "What is the capital of France?" in screen
+        assert "Paris" in screen  # observed at temperature 0
+        status = [line for line in screen.splitlines() if "qwen2.5-coder-0.5b" in line]
+        assert status and "Q4_K_M" in status[0] and "CPU" in status[0]
+        assert "tok/s" in status[0] and "sandbox" in status[0]
+        term.keys("C-q")
+        deadline = time.monotonic() + 10
+        while "ctx " in term.screen() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    with SessionStore(Path(tui_env["QWENCHAT_DATA_DIR"]) / "sessions.db") as store:
+        (session,) = store.list_sessions()
+        history = store.history(session.id)
+    assert session.title == "What is the capital of France? Answer in one word."
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert "Paris" in history[-1].content
+
+
+def test_pilot_tir_on_the_real_model_runs_the_code_and_shows_the_answer(
+    tui_env: dict[str, str], tmp_path: Path
+) -> None:
+    skip_unless_usable("bubblewrap")
+
+    async def run() -> None:
+        app = QwenchatApp(Launch(settings=load_settings(), tir=True))
+        async with app.run_test(size=(120, 40)) as pilot:
+            deadline = time.monotonic() + 60
+            while (app.chat is None or app.code_ok is None) and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            assert app.chat is not None and app.chat.tir
+            await pilot.click("#input")
+            app.query_one("#input").insert("What is 987654321 * 123456789?")  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            deadline = time.monotonic() + 240
+            while app.stream is not None or app.chat.messages[-1].role != "assistant":
+                assert time.monotonic() < deadline, "the reply did not end"
+                await pilot.pause(0.2)
+            await pilot.pause(0.3)
+            panels = list(app.query(ToolCallPanel))
+            assert panels and not panels[0].pending and "python" in str(panels[0].title)
+            text = "".join(bubble.text for bubble in app.query(AssistantBubble))
+            assert f"```output\n{PRODUCT}\n```" in text  # the sandbox's output went back in
+            footer = str(app.query(AssistantBubble).last().footer.render())
+            assert f"answer: {PRODUCT}" in footer  # observed at temperature 0
+
+    asyncio.run(run())
