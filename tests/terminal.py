@@ -6,6 +6,7 @@ what a person at a terminal would.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -33,9 +34,13 @@ class Tmux:
         if shutil.which("tmux") is None:
             raise TerminalError("tmux is not installed (apt-get install tmux)")
         self.name = f"qwenchat-{uuid.uuid4().hex[:8]}"
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in (env or {}).items())
+        # Exactly ``env`` (the tmux server's own environment may be another one), but
+        # the terminal type of the pane tmux made.
+        variables = dict(env if env is not None else os.environ)
+        variables.pop("TERM", None)
+        exports = " ".join(shlex.quote(f"{k}={v}") for k, v in variables.items())
         # Keep the pane after the program exits, so its last screen can still be read.
-        shell = f"{'env ' + exports if exports else ''} {shlex.join(command)}; sleep 600"
+        shell = f'env -i TERM="$TERM" {exports} {shlex.join(command)}; sleep 600'
         args = ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height)]
         args += ["-c", cwd] if cwd else []
         subprocess.run([*args, shell], check=True)
