@@ -67,6 +67,10 @@ def describe_figures(reply: Reply) -> str:
     ]
     if reply.rounds > 1:
         parts.append(f"{reply.rounds} rounds")
+    if reply.tool_calls:
+        took = sum(call.duration_s for call in reply.tool_calls)
+        runs = len(reply.tool_calls)
+        parts.append(f"{runs} tool run{'s' if runs > 1 else ''} in {took:.2f} s")
     if reply.answer:
         parts.append(f"answer: {reply.answer}")
     return " · ".join(parts)
@@ -435,18 +439,23 @@ class QwenchatApp(App[None]):
         self.stream = stream
         bubble = await self.conversation.start_reply()
         self.status.set(state="writing…  (Esc stops)")
-        self._run_reply(stream, bubble)
+        self._run_reply(stream, bubble, self.chat.tir if self.chat is not None else False)
 
     @work(thread=True, group="reply")
-    def _run_reply(self, stream: ReplyStream, bubble: AssistantBubble) -> None:
-        from qwenchat.agent import TextDelta
+    def _run_reply(self, stream: ReplyStream, bubble: AssistantBubble, tir: bool) -> None:
+        """Stream a reply. In TIR mode the code and its output are blocks of the reply's
+        own text, so its code runs get no panels (the footer counts them) and a notice
+        does not split the reply (it becomes a notification)."""
+        from qwenchat.agent import Notice, TextDelta
 
         current = [bubble]
         try:
             for event in stream.events():
                 if isinstance(event, TextDelta):
                     current[0].reply.feed(event.text)
-                else:
+                elif tir and isinstance(event, Notice):
+                    self.call_from_thread(self.notify, event.text)
+                elif not tir:
                     current[0] = self.call_from_thread(self._show_event, event, current[0])
             used = self._context_used()
         except Exception as exc:  # the app must outlive any failure of a reply

@@ -52,7 +52,7 @@ def test_qwenchat_in_a_real_terminal_answers_and_shows_the_status_bar(
         screen = term.wait_for("tok/s ·", timeout=120)  # the reply's footer: it has ended
         assert "What is the capital of France?" in screen
         assert "Paris" in screen  # observed at temperature 0
-        status = [line for line in screen.splitlines() if "qwen2.5-coder-0.5b" in line]
+        status = [line for line in screen.splitlines() if "qwen2.5-coder-0.5b-instruct Q4" in line]
         assert status and "Q4_K_M" in status[0] and "CPU" in status[0]
         assert "tok/s" in status[0] and "sandbox" in status[0]
         term.keys("C-q")
@@ -87,11 +87,15 @@ def test_pilot_tir_on_the_real_model_runs_the_code_and_shows_the_answer(
                 assert time.monotonic() < deadline, "the reply did not end"
                 await pilot.pause(0.2)
             await pilot.pause(0.3)
-            panels = list(app.query(ToolCallPanel))
-            assert panels and not panels[0].pending and "python" in str(panels[0].title)
-            text = "".join(bubble.text for bubble in app.query(AssistantBubble))
-            assert f"```output\n{PRODUCT}\n```" in text  # the sandbox's output went back in
-            footer = str(app.query(AssistantBubble).last().footer.render())
+            # One reply, whole: the code and output blocks are in its text, not in panels.
+            (bubble,) = app.query(AssistantBubble)
+            assert not app.query(ToolCallPanel)
+            assert f"```output\n{PRODUCT}\n```" in bubble.text  # the sandbox's output went in
+            assert bubble.text == app.chat.messages[-1].content
+            (code, output, *_) = bubble.reply.code_blocks
+            assert (code.language, output.language, output.code) == ("python", "output", PRODUCT)
+            footer = str(bubble.footer.render())
+            assert "1 tool run in" in footer
             assert f"answer: {PRODUCT}" in footer  # observed at temperature 0
 
     asyncio.run(run())

@@ -14,6 +14,7 @@ which grows line by line and highlights a chunk at a time.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from dataclasses import dataclass
@@ -106,6 +107,9 @@ class ReplyView(Vertical):
         self._streams: list[MarkdownStream] = []
         self._code: CodeBlock | None = None
         self._finished = False
+        # The timer runs flush() in a task of its own: a flush must not interleave with
+        # finish()'s, nor be cancelled half-way by stopping the timer.
+        self._flushing = asyncio.Lock()
 
     @property
     def code_blocks(self) -> list[CodeBlock]:
@@ -123,6 +127,10 @@ class ReplyView(Vertical):
 
     async def flush(self) -> None:
         """Show what arrived since the last flush."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         with self._lock:
             new, self._pending = "".join(self._pending), []
         if not new:
@@ -159,12 +167,13 @@ class ReplyView(Vertical):
         if self._finished:
             return
         self._finished = True
-        self._timer.stop()
-        await self.flush()
-        if self._code is not None:  # the reply ended inside a fence
-            self._code.close(self.text[self._fed :])
-        else:
-            await self._prose(self.text[self._fed :])
-        self._fed = len(self.text)
+        async with self._flushing:  # after a flush the timer is running
+            self._timer.stop()
+            await self._flush()
+            if self._code is not None:  # the reply ended inside a fence
+                self._code.close(self.text[self._fed :])
+            else:
+                await self._prose(self.text[self._fed :])
+            self._fed = len(self.text)
         for stream in self._streams:
             await stream.stop()

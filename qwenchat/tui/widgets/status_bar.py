@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-_BAR_CELLS = 10
+_BAR_CELLS = 8
 
 
 @dataclass(frozen=True)
@@ -52,26 +52,29 @@ class StatusBar(Static):
 
     def _show(self) -> None:
         info = self.info
-        parts: list[tuple[str, str]] = [(info.model, "bold")]
-        if info.quant:
-            parts.append((info.quant, ""))
-        if info.offload:
-            parts.append((info.offload, ""))
+        # Most important first: a narrow terminal cuts the end of the line.
+        parts: list[tuple[str, str]] = []
         if info.state:
             parts.append((info.state, "italic"))
+        model = info.model
+        if info.quant and model.lower().endswith(f"-{info.quant.lower()}"):
+            model = model[: -len(info.quant) - 1]  # the file name repeats the quantisation
+        parts.append((f"{model} {info.quant}".strip(), "bold"))
+        if info.offload:
+            parts.append((info.offload, ""))
+        modes = [name for name, on in (("tools", info.tools), ("TIR", info.tir)) if on]
+        if modes:
+            parts.append(("+".join(modes), "bold"))
         if info.n_ctx:
             parts.append((f"ctx {context_bar(info.context_used, info.n_ctx)}", ""))
         if info.tokens_per_s is not None:
             parts.append((f"{info.tokens_per_s:.1f} tok/s", ""))
         if info.ttft_s is not None:
             parts.append((f"TTFT {info.ttft_s:.2f} s", ""))
-        if info.sandbox:
-            parts.append((f"sandbox {info.sandbox}", ""))
         if info.persona:
             parts.append((f"persona {info.persona}", ""))
-        modes = [name for name, on in (("tools", info.tools), ("TIR", info.tir)) if on]
-        if modes:
-            parts.append(("+".join(modes), "bold"))
+        if info.sandbox:
+            parts.append((f"sandbox {info.sandbox}", ""))
         text = Text()
         for i, (part, style) in enumerate(parts):
             if i:
