@@ -65,10 +65,15 @@ class ReplyStream:
 
     def events(self) -> Iterator[Event]:
         recorder, messages = self._chat.recorder, self._chat.messages
-        for event in self._turn:
+        try:
+            for event in self._turn:
+                if recorder is not None:
+                    recorder.observe(event, messages)
+                yield event
+        except Exception:
             if recorder is not None:
-                recorder.observe(event, messages)
-            yield event
+                recorder.abandon(messages)
+            raise
         if recorder is not None:
             recorder.sync(messages)
         result = self._turn.result

@@ -42,6 +42,16 @@ class SessionRecorder:
             self._text += event.text
             self._reply.update(self._text)
 
+    def abandon(self, messages: list[Message]) -> None:
+        """The turn failed. A reply cut off mid-stream stays in the store as far as it
+        got (incomplete) and becomes the chat's last message, so the next turn follows it."""
+        reply, self._reply = self._reply, None
+        self.sync(messages)
+        if reply is not None:
+            reply.save(self._text)
+            messages.append(AssistantMessage(content=self._text))
+            self._ids.append(reply.message_id)
+
     def branch_from(self, keep: int) -> None:
         """The chat goes on after its first ``keep`` messages: what followed them stays
         in the store as another branch, and new messages grow a new one."""

@@ -330,8 +330,12 @@ class ReplyCheckpoint:
     def update(self, text: str) -> None:
         now = self._clock()
         if now - self._saved_at >= CHECKPOINT_INTERVAL:
-            self._store._save_reply_text(self.message_id, text)
-            self._saved_at = now
+            self.save(text)
+
+    def save(self, text: str) -> None:
+        """Store ``text`` now (the reply stays incomplete)."""
+        self._store._save_reply_text(self.message_id, text)
+        self._saved_at = self._clock()
 
     def finish(
         self,

@@ -134,3 +134,26 @@ def test_delete_removes_a_call_with_its_results_in_chat_and_store(store: Session
     assert stored(store) == [(m.role, m.content) for m in chat.messages]
     with pytest.raises(Exception, match="no message 9"):
         chat.delete(9)
+
+
+def test_a_reply_that_fails_mid_stream_stays_in_place_and_the_chat_goes_on(
+    store: SessionStore,
+) -> None:
+    chat, _ = resumed_chat(store, ["Half of it", "Whole."])
+    stream = chat.stream("Go")
+    events = stream.events()
+    for _ in range(4):  # four characters of the reply streamed and checkpointed
+        next(events)
+    with pytest.raises(RuntimeError, match="decoder died"):
+        events.throw(RuntimeError("decoder died"))
+    assert [m.content for m in chat.messages[-2:]] == ["Go", "Half"]
+    chat.send("Again")
+    session = store.get_session("demo")
+    history = store.history(session.id)
+    assert [(m.role, m.content, m.complete) for m in history] == [
+        ("system", "Be brief.", True),
+        ("user", "Go", True),
+        ("assistant", "Half", False),
+        ("user", "Again", True),
+        ("assistant", "Whole.", True),
+    ]
