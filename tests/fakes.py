@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 
 from qwenchat.chatml import Segment
@@ -13,13 +14,16 @@ class ScriptedEngine:
     """Replies with the scripted texts in order, one character per "token".
 
     Records each prompt (as text), each reply's banned tokens and stop strings.
+    ``delay``: seconds to wait before each "token" (0: none), for tests that need a
+    reply to be still running, e.g. to stop it.
     """
 
     model_name = "scripted"
     n_ctx = 4096
 
-    def __init__(self, replies: list[str]) -> None:
+    def __init__(self, replies: list[str], *, delay: float = 0.0) -> None:
         self.replies = list(replies)
+        self.delay = delay
         self.prompts: list[str] = []
         self.segments: list[list[Segment]] = []
         self.banned: list[tuple[str, ...]] = []
@@ -52,6 +56,8 @@ class ScriptedEngine:
         watch = StopStrings(stop)
         hit = None
         for char in text:
+            if self.delay:
+                time.sleep(self.delay)
             clock.tick()
             out.append(char)
             yield char

@@ -146,6 +146,7 @@ class QwenchatApp(App[None]):
         self.status.set(tools=self.tools_on, tir=self.tir_on)
         if self.store is None:
             self._open_store()
+        problem = None
         try:
             self.role = choose_role(
                 self.settings,
@@ -155,8 +156,10 @@ class QwenchatApp(App[None]):
                 model=self.launch.model,
             )
         except QwenchatError as exc:
-            await self._error(str(exc))
+            problem = str(exc)
         await self._start(self.launch.session)
+        if problem is not None:  # shown after _start, which clears the conversation
+            await self._error(problem)
         self._probe_environment()
         if self._given_engine is not None:
             self._model_loaded(self._given_engine)
@@ -199,11 +202,12 @@ class QwenchatApp(App[None]):
                     self.store, session_name, self.role, self._warn
                 )
             except QwenchatError as exc:
-                await self._error(str(exc))
-            else:
-                session = self.store.get_session(recorder.session_id)
-                await self._open(history, recorder, session)
+                await self._open(opening_messages(self.role), None, None)
+                await self._error(str(exc))  # after _open, which clears the conversation
                 return
+            session = self.store.get_session(recorder.session_id)
+            await self._open(history, recorder, session)
+            return
         await self._open(opening_messages(self.role), None, None)
 
     @work(thread=True, group="startup")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,7 +29,7 @@ def help_table() -> Table:
     for key, what in EDITING_KEYS:
         table.add_row(key, "", what)
     for command in COMMANDS:
-        name = f"/{command.name}" + (f" [{command.argument}]" if command.argument else "")
+        name = f"/{command.name}" + (escape(f" [{command.argument}]") if command.argument else "")
         table.add_row(command.key, name, command.help)
     return table
 

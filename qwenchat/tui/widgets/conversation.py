@@ -19,28 +19,32 @@ class Conversation(VerticalScroll):
     async def show_history(self, messages: list[Message]) -> None:
         """Replace what is shown with ``messages`` (the system prompt is not shown)."""
         await self.remove_children()
-        calls: dict[str, ToolCallRecord] = {}
         widgets: list[Widget] = []
+        # A stored call has no id: the tool messages after a reply answer its calls in order.
+        unanswered: list[ToolCallPanel] = []
+        answered: list[tuple[ToolCallPanel, ToolCallRecord]] = []
         for message in messages:
             if isinstance(message, UserMessage):
                 widgets.append(UserBubble(message.content))
             elif isinstance(message, AssistantMessage):
                 if message.content.strip() or not message.tool_calls:
                     widgets.append(AssistantBubble(message.content, complete=True))
-                for call in message.tool_calls:
-                    widgets.append(ToolCallPanel(call.id or "", call.name, call.arguments))
-            elif isinstance(message, ToolMessage):
-                calls[message.tool_call_id or ""] = ToolCallRecord(
-                    id=message.tool_call_id or "",
-                    name=message.name or "",
+                unanswered = [ToolCallPanel("", c.name, c.arguments) for c in message.tool_calls]
+                widgets += unanswered
+            elif isinstance(message, ToolMessage) and unanswered:
+                panel = unanswered.pop(0)
+                panel.call_id = message.tool_call_id or ""
+                record = ToolCallRecord(
+                    id=panel.call_id,
+                    name=message.name or panel.tool_name,
                     arguments=None,
                     status="ok",
                     result=message.content,
                 )
+                answered.append((panel, record))
         await self.mount_all(widgets)
-        for widget in widgets:
-            if isinstance(widget, ToolCallPanel) and widget.call_id in calls:
-                widget.finish(calls[widget.call_id])
+        for panel, record in answered:
+            panel.finish(record)
         self.anchor()
 
     async def add_user(self, text: str) -> UserBubble:
