@@ -254,6 +254,16 @@ class Chat:
         )
         return ReplyStream(self, turn)
 
+    def context_tokens(self) -> int:
+        """Tokens the conversation takes in the context window now, as the next prompt
+        renders it (the tools block included; the room kept for the reply not)."""
+        from qwenchat.chatml import render_segments
+
+        if not self.messages:
+            return 0
+        specs = self.tools.specs() if self.tools and not self.tir else None
+        return self.engine.count_tokens(render_segments(self.messages, specs, False))
+
     def send(self, text: str) -> Reply:
         """Add a user message and return the whole answer."""
         stream = self.stream(text)

@@ -24,13 +24,13 @@ from qwenchat.conversation import Role, choose_role, continue_session, opening_m
 from qwenchat.errors import InputError, QwenchatError
 from qwenchat.tui.commands import SlashCommands, parse_slash
 from qwenchat.tui.widgets.conversation import Conversation
-from qwenchat.tui.widgets.messages import AssistantBubble, UserBubble
+from qwenchat.tui.widgets.messages import UserBubble
 from qwenchat.tui.widgets.prompt_input import PromptInput
 from qwenchat.tui.widgets.sidebar import SessionSidebar
 from qwenchat.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
-    from qwenchat.agent import Approval, Event
+    from qwenchat.agent import Approval
     from qwenchat.chat import Chat, Reply, ReplyStream
     from qwenchat.chatml import Message
     from qwenchat.config import Settings
@@ -54,26 +54,6 @@ class Launch:
     model: str | None = None
     tools: bool = False
     tir: bool = False
-
-
-def describe_figures(reply: Reply) -> str:
-    """The footer of a finished reply."""
-    usage, timings = reply.usage, reply.timings
-    parts = [
-        f"{usage.completion_tokens} tokens",
-        f"{timings.decode_tokens_per_s:.1f} tok/s",
-        f"first token {timings.ttft_s:.2f} s",
-        f"{timings.total_s:.1f} s",
-    ]
-    if reply.rounds > 1:
-        parts.append(f"{reply.rounds} rounds")
-    if reply.tool_calls:
-        took = sum(call.duration_s for call in reply.tool_calls)
-        runs = len(reply.tool_calls)
-        parts.append(f"{runs} tool run{'s' if runs > 1 else ''} in {took:.2f} s")
-    if reply.answer:
-        parts.append(f"answer: {reply.answer}")
-    return " · ".join(parts)
 
 
 class QwenchatApp(App[None]):
@@ -440,78 +420,33 @@ class QwenchatApp(App[None]):
         return True
 
     async def _begin(self, stream: ReplyStream) -> None:
+        assert self.chat is not None
         self.stream = stream
-        bubble = await self.conversation.start_reply()
         self.status.set(state="writing…  (Esc stops)")
-        self._run_reply(stream, bubble, self.chat.tir if self.chat is not None else False)
+        await self.conversation.stream_reply(
+            stream, tir=self.chat.tir, measure=self.chat.context_tokens
+        )
 
-    @work(thread=True, group="reply")
-    def _run_reply(self, stream: ReplyStream, bubble: AssistantBubble, tir: bool) -> None:
-        """Stream a reply. In TIR mode the code and its output are blocks of the reply's
-        own text, so its code runs get no panels (the footer counts them) and a notice
-        does not split the reply (it becomes a notification)."""
-        from qwenchat.agent import Notice, TextDelta
+    async def on_conversation_reply_ended(self, event: Conversation.ReplyEnded) -> None:
+        await self._reply_done(event.reply, event.context_used)
 
-        current = [bubble]
-        try:
-            for event in stream.events():
-                if isinstance(event, TextDelta):
-                    current[0].reply.feed(event.text)
-                elif tir and isinstance(event, Notice):
-                    self.call_from_thread(self.notify, event.text)
-                elif not tir:
-                    current[0] = self.call_from_thread(self._show_event, event, current[0])
-            used = self._context_used()
-        except Exception as exc:  # the app must outlive any failure of a reply
-            message = str(exc) if isinstance(exc, QwenchatError) else f"{type(exc).__name__}: {exc}"
-            self.call_from_thread(self._reply_failed, current[0], message)
-            return
-        self.call_from_thread(self._reply_done, current[0], stream.reply, used)
+    async def on_conversation_reply_failed(self, event: Conversation.ReplyFailed) -> None:
+        await self._reply_failed(event.error)
 
-    def _context_used(self) -> int:
-        from qwenchat.chatml import render_segments
-
-        chat = self.chat
-        if chat is None or not chat.messages:
-            return 0
-        specs = chat.tools.specs() if chat.tools and not chat.tir else None
-        return chat.engine.count_tokens(render_segments(chat.messages, specs, False))
-
-    async def _show_event(self, event: Event, bubble: AssistantBubble) -> AssistantBubble:
-        """Show a tool call or a notice after the text so far; the text that follows goes
-        into a new bubble below it."""
-        from qwenchat.agent import Notice, ToolCallFinished, ToolCallStarted
-
-        await bubble.finish()
-        if not bubble.text.strip():
-            await bubble.remove()
-        if isinstance(event, ToolCallStarted):
-            await self.conversation.add_tool_call(event.id, event.name, event.arguments)
-        elif isinstance(event, ToolCallFinished):
-            await self.conversation.finish_tool_call(event.record)
-        elif isinstance(event, Notice):
-            await self.conversation.add_note(event.text)
-        return await self.conversation.start_reply()
-
-    async def _reply_done(self, bubble: AssistantBubble, reply: Reply, used: int) -> None:
+    async def _reply_done(self, reply: Reply, context_used: int) -> None:
         self.stream = None
-        stopped = reply.finish_reason == "cancelled"
-        await bubble.finish(describe_figures(reply), stopped=stopped)
         self.status.set(
             state="",
             tokens_per_s=reply.timings.decode_tokens_per_s,
             ttft_s=reply.timings.ttft_s,
-            context_used=used,
+            context_used=context_used,
         )
         self._refresh_sidebar()
 
-    async def _reply_failed(self, bubble: AssistantBubble, message: str) -> None:
+    async def _reply_failed(self, error: str) -> None:
         self.stream = None
-        await bubble.finish()
-        if not bubble.text.strip():
-            await bubble.remove()
         self.status.set(state="")
-        await self._error(message)
+        await self._error(error)
 
     async def _error(self, message: str) -> None:
         """An error: shown where it happened and as a notification; the app goes on."""

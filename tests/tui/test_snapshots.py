@@ -62,7 +62,8 @@ def call(name: str, **arguments: object) -> str:
 def _steady(monkeypatch: pytest.MonkeyPatch) -> None:
     """No figures that change from run to run."""
     monkeypatch.setattr(
-        "qwenchat.tui.app.describe_figures", lambda reply: "42 tokens · 20.0 tok/s · 2.1 s"
+        "qwenchat.tui.widgets.conversation.describe_figures",
+        lambda reply: "42 tokens · 20.0 tok/s · 2.1 s",
     )
     finish = ToolCallPanel.finish
 

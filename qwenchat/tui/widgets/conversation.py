@@ -1,17 +1,59 @@
-"""The scrolling column of a conversation; it follows a reply unless the user scrolled up."""
+"""The scrolling column of a conversation; it follows a reply unless the user scrolled up.
+
+It also streams replies: a thread worker walks the reply's events, feeding text
+straight to the reply widget's buffer (no message per token) and handing every other
+event to the UI thread, waiting for it, so text and panels keep their order.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual import work
 from textual.containers import VerticalScroll
+from textual.message import Message as UIMessage
 from textual.widget import Widget
 
-from qwenchat.agent import ToolCallRecord
+from qwenchat.agent import (
+    Event,
+    Notice,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallRecord,
+    ToolCallStarted,
+)
 from qwenchat.chatml import AssistantMessage, Message, ToolMessage, UserMessage
-from qwenchat.tui.widgets.messages import AssistantBubble, NoteLine, ToolCallPanel, UserBubble
+from qwenchat.errors import QwenchatError
+from qwenchat.tui.widgets.messages import (
+    AssistantBubble,
+    NoteLine,
+    ToolCallPanel,
+    UserBubble,
+    describe_figures,
+)
+
+if TYPE_CHECKING:
+    from qwenchat.chat import Reply, ReplyStream
 
 
 class Conversation(VerticalScroll):
     """Messages, tool calls and notes, oldest first."""
+
+    class ReplyEnded(UIMessage):
+        """A reply ended (done or stopped); ``context_used``: tokens the chat now fills."""
+
+        def __init__(self, reply: Reply, context_used: int) -> None:
+            super().__init__()
+            self.reply = reply
+            self.context_used = context_used
+
+    class ReplyFailed(UIMessage):
+        """A reply failed; what was written of it stays on screen."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
 
     def on_mount(self) -> None:
         self.anchor()  # Textual releases it when the user scrolls up, and restores it at the end
@@ -75,6 +117,64 @@ class Conversation(VerticalScroll):
 
     async def add_note(self, text: str, *, error: bool = False) -> None:
         await self.mount(NoteLine(text, error=error))
+
+    async def stream_reply(
+        self, stream: ReplyStream, *, tir: bool, measure: Callable[[], int]
+    ) -> None:
+        """Show ``stream``'s reply as it is written; :class:`ReplyEnded` or
+        :class:`ReplyFailed` follows. ``measure`` (run in the worker) counts the context.
+
+        In TIR mode the code and its output are blocks of the reply's own text, so its
+        code runs get no panels (the footer counts them) and a notice does not split
+        the reply (it becomes a notification).
+        """
+        self._run(stream, await self.start_reply(), tir, measure)
+
+    @work(thread=True, group="reply")
+    def _run(
+        self, stream: ReplyStream, bubble: AssistantBubble, tir: bool, measure: Callable[[], int]
+    ) -> None:
+        call = self.app.call_from_thread
+        try:
+            for event in stream.events():
+                if isinstance(event, TextDelta):
+                    bubble.reply.feed(event.text)
+                elif tir and isinstance(event, Notice):
+                    call(self.app.notify, event.text)
+                elif not tir:
+                    bubble = call(self._show_event, event, bubble)
+            used = measure()
+        except Exception as exc:  # the app must outlive any failure of a reply
+            error = str(exc) if isinstance(exc, QwenchatError) else f"{type(exc).__name__}: {exc}"
+            call(self._failed, bubble, error)
+            return
+        assert stream.reply is not None
+        call(self._ended, bubble, stream.reply, used)
+
+    async def _show_event(self, event: Event, bubble: AssistantBubble) -> AssistantBubble:
+        """Show a tool call or a notice after the text so far; the text that follows
+        goes into a new bubble below it."""
+        await self._close(bubble)
+        if isinstance(event, ToolCallStarted):
+            await self.add_tool_call(event.id, event.name, event.arguments)
+        elif isinstance(event, ToolCallFinished):
+            await self.finish_tool_call(event.record)
+        elif isinstance(event, Notice):
+            await self.add_note(event.text)
+        return await self.start_reply()
+
+    async def _close(self, bubble: AssistantBubble) -> None:
+        await bubble.finish()
+        if not bubble.text.strip():
+            await bubble.remove()
+
+    async def _ended(self, bubble: AssistantBubble, reply: Reply, used: int) -> None:
+        await bubble.finish(describe_figures(reply), stopped=reply.finish_reason == "cancelled")
+        self.post_message(self.ReplyEnded(reply, used))
+
+    async def _failed(self, bubble: AssistantBubble, error: str) -> None:
+        await self._close(bubble)
+        self.post_message(self.ReplyFailed(error))
 
     @property
     def last_reply(self) -> AssistantBubble | None:

@@ -11,10 +11,31 @@ from textual.containers import Vertical
 from textual.widgets import Collapsible, Label, Static
 
 from qwenchat.agent import ToolCallRecord
+from qwenchat.chat import Reply
 from qwenchat.tui.widgets.reply import ReplyView
 
 PYTHON_TOOL = "python"
 _RESULT_CHARS = 4000  # a tool result longer than this is cut in the panel (the model saw it all)
+
+
+def describe_figures(reply: Reply) -> str:
+    """The footer of a finished reply: what it took, and its answer if it has one."""
+    usage, timings = reply.usage, reply.timings
+    parts = [
+        f"{usage.completion_tokens} tokens",
+        f"{timings.decode_tokens_per_s:.1f} tok/s",
+        f"first token {timings.ttft_s:.2f} s",
+        f"{timings.total_s:.1f} s",
+    ]
+    if reply.rounds > 1:
+        parts.append(f"{reply.rounds} rounds")
+    if reply.tool_calls:
+        took = sum(call.duration_s for call in reply.tool_calls)
+        runs = len(reply.tool_calls)
+        parts.append(f"{runs} tool run{'s' if runs > 1 else ''} in {took:.2f} s")
+    if reply.answer:
+        parts.append(f"answer: {reply.answer}")
+    return " · ".join(parts)
 
 
 class UserBubble(Static):
