@@ -26,7 +26,7 @@ async def main() -> None:
 
     app = QwenchatApp(Launch(settings=load_settings(), tir=True))
     async with app.run_test(size=(110, 38)) as pilot:
-        while app.chat is None or app.code_ok is None:
+        while app.state.chat is None or app.state.code_ok is None:
             await pilot.pause(0.1)
         app.query_one("#input").insert(PROMPT)  # type: ignore[attr-defined]
         await pilot.press("enter")

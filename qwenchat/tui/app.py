@@ -20,9 +20,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
-from qwenchat.conversation import Role, choose_role, continue_session, opening_messages
+from qwenchat.conversation import Role, choose_role
 from qwenchat.errors import InputError, QwenchatError
 from qwenchat.tui.commands import SlashCommands, parse_slash
+from qwenchat.tui.state import ChatState
 from qwenchat.tui.widgets.conversation import Conversation
 from qwenchat.tui.widgets.messages import UserBubble
 from qwenchat.tui.widgets.prompt_input import PromptInput
@@ -31,15 +32,11 @@ from qwenchat.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from qwenchat.agent import Approval
-    from qwenchat.chat import Chat, Reply, ReplyStream
-    from qwenchat.chatml import Message
+    from qwenchat.chat import Reply, ReplyStream
     from qwenchat.config import Settings
     from qwenchat.engine.base import Engine
-    from qwenchat.recorder import SessionRecorder
-    from qwenchat.store import Session, SessionStore
-    from qwenchat.tools import Tool, ToolRegistry
-
-_TITLE_CHARS = 60
+    from qwenchat.store import SessionStore
+    from qwenchat.tools import Tool
 
 
 @dataclass(frozen=True)
@@ -85,19 +82,10 @@ class QwenchatApp(App[None]):
         self._given_engine = engine
         self.launch = launch
         self.settings = launch.settings
-        self.role = Role(self.settings)
-        self.store = store
-        self.engine: Engine | None = None
-        self.chat: Chat | None = None
-        self.session: Session | None = None
-        self.tools_on = launch.tools
-        self.tir_on = launch.tir
+        self.state = ChatState(self.settings, store, self._approve_from_thread)
+        self.state.tools_on, self.state.tir_on = launch.tools, launch.tir
         self.sandbox_line = ""  # set once the sandbox is probed
-        self.code_ok: bool | None = None  # None: not probed yet
-        self.registry: ToolRegistry | None = None
         self.stream: ReplyStream | None = None
-        self._history: list[Message] | None = None
-        self._recorder: SessionRecorder | None = None
         self._closing = False
 
     # Layout and start-up
@@ -123,12 +111,12 @@ class QwenchatApp(App[None]):
         self._apply_theme()
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.query_one(PromptInput).focus()
-        self.status.set(tools=self.tools_on, tir=self.tir_on)
-        if self.store is None:
+        self.status.set(tools=self.state.tools_on, tir=self.state.tir_on)
+        if self.state.store is None:
             self._open_store()
         problem = None
         try:
-            self.role = choose_role(
+            role = choose_role(
                 self.settings,
                 system=self.launch.system,
                 prompt=self.launch.prompt,
@@ -136,15 +124,15 @@ class QwenchatApp(App[None]):
                 model=self.launch.model,
             )
         except QwenchatError as exc:
-            problem = str(exc)
-        await self._start(self.launch.session)
+            role, problem = Role(self.settings), str(exc)
+        await self._start(role, self.launch.session)
         if problem is not None:  # shown after _start, which clears the conversation
             await self._error(problem)
         self._probe_environment()
         if self._given_engine is not None:
             self._model_loaded(self._given_engine)
         else:
-            self._load_model(self.role.model)
+            self._load_model(role.model)
         self._warm_highlighter()
 
     def _apply_theme(self) -> None:
@@ -168,27 +156,25 @@ class QwenchatApp(App[None]):
         from qwenchat.store import SessionStore, default_store_path
 
         try:
-            self.store = SessionStore(default_store_path())
+            self.state.store = SessionStore(default_store_path())
         except QwenchatError as exc:
             self.notify(f"{exc}; this conversation will not be saved", severity="error")
             return
-        if self.store.notice:
-            self.notify(self.store.notice, severity="warning")
+        if self.state.store.notice:
+            self.notify(self.state.store.notice, severity="warning")
 
-    async def _start(self, session_name: str | None) -> None:
-        if session_name and self.store is not None:
+    async def _start(self, role: Role, session_name: str | None) -> None:
+        self.state.role = role
+        if session_name and self.state.store is not None:
             try:
-                history, recorder = continue_session(
-                    self.store, session_name, self.role, self._warn
-                )
+                self.state.open_session(session_name, self._warn)
             except QwenchatError as exc:
-                await self._open(opening_messages(self.role), None, None)
-                await self._error(str(exc))  # after _open, which clears the conversation
+                await self._show_new()
+                await self._error(str(exc))  # after _show_new, which clears the conversation
                 return
-            session = self.store.get_session(recorder.session_id)
-            await self._open(history, recorder, session)
+            await self._show()
             return
-        await self._open(opening_messages(self.role), None, None)
+        await self._show_new()
 
     @work(thread=True, group="startup")
     def _probe_environment(self) -> None:
@@ -204,18 +190,14 @@ class QwenchatApp(App[None]):
     def _environment_probed(
         self, usable: bool, warning: str | None, line: str, loaded: Any
     ) -> None:
-        self.code_ok = usable
         self.sandbox_line = line
-        self.registry = loaded.registry
         for problem in loaded.problems:
             self.notify(problem, severity="warning")
-        if warning and (self.tools_on or self.tir_on):
+        if warning and (self.state.tools_on or self.state.tir_on):
             self.notify(warning, severity="warning")
-        if not usable and self.tir_on:
-            self.tir_on = False
+        self.state.probed(usable, loaded.registry)
         layer = line.split(" (")[0].removeprefix("sandbox ")
-        self.status.set(sandbox=layer, tir=self.tir_on)
-        self._configure_chat()
+        self.status.set(sandbox=layer, tir=self.state.tir_on)
 
     @work(thread=True, group="startup")
     def _warm_highlighter(self) -> None:
@@ -243,14 +225,7 @@ class QwenchatApp(App[None]):
         await self._error(f"{message} (/model picks another)")
 
     def _model_loaded(self, engine: Engine) -> None:
-        from qwenchat.conversation import use_kv_cache
-
-        old, self.engine = self.engine, engine
-        if old is not None:
-            close = getattr(old, "close", None)
-            if close is not None:
-                close()
-        use_kv_cache(engine, self.settings)
+        self.state.set_engine(engine)
         gguf = getattr(engine, "gguf", None)
         offloaded = getattr(engine, "gpu_layers_offloaded", 0)
         total = getattr(engine, "gpu_layers_total", 0)
@@ -261,74 +236,23 @@ class QwenchatApp(App[None]):
             n_ctx=engine.n_ctx,
             state="",
         )
-        if self.chat is None:
-            self.chat = self._make_chat()
-        else:
-            self.chat.engine = engine
 
     # Conversations and sessions
 
-    async def _open(
-        self,
-        history: list[Message] | None,
-        recorder: SessionRecorder | None,
-        session: Session | None,
-    ) -> None:
-        """Show a conversation (``session`` None: a new one, saved from its first message)."""
-        if self.chat is not None:
-            self.chat.close()
-        self.session = session
-        self._history, self._recorder = history, recorder
-        self.chat = self._make_chat() if self.engine is not None else None
-        await self.conversation.show_history(history or [])
-        self.status.set(persona=self.role.persona or "", context_used=0)
+    async def _show(self) -> None:
+        """Draw the conversation the state holds now."""
+        await self.conversation.show_history(self.state.messages)
+        self.status.set(persona=self.state.role.persona or "", context_used=0)
         self._refresh_sidebar()
 
-    def _make_chat(self) -> Chat:
-        from qwenchat.agent import ApprovalPolicy
-        from qwenchat.chat import Chat
-
-        assert self.engine is not None
-        chat = Chat(
-            system=self.role.system,
-            settings=self.role.settings,
-            engine=self.engine,
-            tir=self.tir_on,  # with no system prompt given, TIR brings its own
-            approval=ApprovalPolicy(ask=self._approve_from_thread),
-            history=self._history,
-            recorder=self._recorder,
-        )
-        self._configure_chat(chat)
-        return chat
-
-    def _configure_chat(self, chat: Chat | None = None) -> None:
-        """Give the chat the tools and mode the user has switched on."""
-        chat = chat or self.chat
-        if chat is None or self.code_ok is None:
-            return
-        chat.tir = self.tir_on
-        tools: list[Tool] = []
-        if self.tools_on:
-            tools = list(self.registry or ())
-            if self.code_ok:
-                tools.append(chat.python_tool())
-        from qwenchat.tools import ToolRegistry
-
-        chat.tools = ToolRegistry(tools) if tools else None
+    async def _show_new(self, role: Role | None = None) -> None:
+        """A new conversation (with ``role``, default the current one), drawn."""
+        self.state.open_new(role)
+        await self._show()
 
     def _refresh_sidebar(self, query: str = "") -> None:
-        if self.store is None:
-            return
-        sessions = self.store.list_sessions()
-        if query.strip():
-            hits = {hit.session_id for hit in self.store.search(query)}
-            words = query.lower().split()
-            sessions = [
-                s
-                for s in sessions
-                if s.id in hits or all(w in (s.title or s.name or "").lower() for w in words)
-            ]
-        self.query_one(SessionSidebar).show(sessions, self.session.id if self.session else None)
+        current = self.state.session.id if self.state.session else None
+        self.query_one(SessionSidebar).show(self.state.sessions(query), current)
 
     def on_session_sidebar_searched(self, event: SessionSidebar.Searched) -> None:
         try:
@@ -339,43 +263,16 @@ class QwenchatApp(App[None]):
     async def on_session_sidebar_picked(self, event: SessionSidebar.Picked) -> None:
         if self._busy():
             return
-        assert self.store is not None
-        if self.session is not None and event.session_id == self.session.id:
-            self.query_one(PromptInput).focus()
-            return
-        try:
-            session = self.store.get_session(event.session_id)
-            self.role = self._role_of(session)
-            history, recorder = continue_session(self.store, session, self.role, self._warn)
-        except QwenchatError as exc:
-            await self._error(str(exc))
-            return
-        await self._open(history, recorder, session)
-        self.query_one(PromptInput).focus()
-
-    def _role_of(self, session: Session) -> Role:
-        """A stored session's persona (for its sampling), if it still exists."""
-        if session.persona:
+        state = self.state
+        if state.session is None or event.session_id != state.session.id:
             try:
-                return choose_role(self.settings, persona=session.persona)
-            except QwenchatError:
-                self.notify(f"persona {session.persona!r} is gone; using the defaults")
-        return Role(self.settings, system=session.system_prompt)
-
-    def _ensure_session(self, first_message: str) -> None:
-        """Save a new conversation as a session from its first message on."""
-        if self.session is not None or self.store is None or self.chat is None:
-            return
-        from qwenchat.recorder import SessionRecorder
-
-        title = " ".join(first_message.split())[:_TITLE_CHARS]
-        self.session = self.store.create_session(
-            title=title,
-            persona=self.role.persona,
-            system_prompt=self.role.system,
-            model=self.chat.engine.model_name,
-        )
-        self.chat.recorder = SessionRecorder(self.store, self.session.id, [])
+                assert state.store is not None
+                state.open_session(state.store.get_session(event.session_id), self._warn)
+            except QwenchatError as exc:
+                await self._error(str(exc))
+                return
+            await self._show()
+        self.query_one(PromptInput).focus()
 
     # Sending and streaming
 
@@ -392,10 +289,10 @@ class QwenchatApp(App[None]):
             return
         if self._busy() or not self._can_send():
             return
-        assert self.chat is not None
-        self._ensure_session(text)
+        assert self.state.chat is not None
+        self.state.ensure_session(text)
         try:
-            stream = self.chat.stream(text)
+            stream = self.state.chat.stream(text)
         except QwenchatError as exc:
             await self._error(str(exc))
             return
@@ -410,7 +307,7 @@ class QwenchatApp(App[None]):
         return False
 
     def _can_send(self) -> bool:
-        if self.chat is None:
+        if self.state.chat is None:
             loading = self.status.info.state.startswith("loading")
             self.notify(
                 "the model is still loading" if loading else "no model is loaded: /model picks one",
@@ -420,12 +317,11 @@ class QwenchatApp(App[None]):
         return True
 
     async def _begin(self, stream: ReplyStream) -> None:
-        assert self.chat is not None
+        chat = self.state.chat
+        assert chat is not None
         self.stream = stream
         self.status.set(state="writing…  (Esc stops)")
-        await self.conversation.stream_reply(
-            stream, tir=self.chat.tir, measure=self.chat.context_tokens
-        )
+        await self.conversation.stream_reply(stream, tir=chat.tir, measure=chat.context_tokens)
 
     async def on_conversation_reply_ended(self, event: Conversation.ReplyEnded) -> None:
         await self._reply_done(event.reply, event.context_used)
@@ -488,9 +384,9 @@ class QwenchatApp(App[None]):
     async def action_retry(self) -> None:
         if self._busy() or not self._can_send():
             return
-        assert self.chat is not None
+        assert self.state.chat is not None
         try:
-            stream = self.chat.retry()
+            stream = self.state.chat.retry()
         except QwenchatError as exc:
             self.notify(str(exc), severity="warning")
             return
@@ -510,18 +406,19 @@ class QwenchatApp(App[None]):
         from qwenchat.chatml import UserMessage
         from qwenchat.tui.screens.text_edit import TextEditScreen
 
-        assert self.chat is not None
-        users = [i for i, m in enumerate(self.chat.messages) if isinstance(m, UserMessage)]
+        chat = self.state.chat
+        assert chat is not None
+        users = [i for i, m in enumerate(chat.messages) if isinstance(m, UserMessage)]
         if not users:
             self.notify("there is no message of yours to edit yet", severity="warning")
             return
         index = users[-1]
 
         async def edited(text: str | None) -> None:
-            if text is None or not text.strip() or self.chat is None:
+            if text is None or not text.strip():
                 return
             try:
-                stream = self.chat.edit(index, text)
+                stream = chat.edit(index, text)
             except QwenchatError as exc:
                 await self._error(str(exc))
                 return
@@ -529,7 +426,7 @@ class QwenchatApp(App[None]):
             await self.conversation.add_user(text)
             await self._begin(stream)
 
-        current = self.chat.messages[index].content
+        current = chat.messages[index].content
         self.push_screen(TextEditScreen("Edit your last message", current), edited)
 
     def action_copy(self, what: str = "reply") -> None:
@@ -550,15 +447,14 @@ class QwenchatApp(App[None]):
     async def action_new_session(self) -> None:
         if self._busy():
             return
-        self.role = Role(self.settings)
-        await self._open(opening_messages(self.role), None, None)
+        await self._show_new(Role(self.settings))
         self.query_one(PromptInput).focus()
 
     async def action_clear(self) -> None:
         """A new conversation with the same role."""
         if self._busy():
             return
-        await self._open(opening_messages(self.role), None, None)
+        await self._show_new()
 
     def action_edit_system(self) -> None:
         if self._busy():
@@ -566,16 +462,15 @@ class QwenchatApp(App[None]):
         from qwenchat.chatml import SystemMessage
         from qwenchat.tui.screens.text_edit import TextEditScreen
 
-        messages = self.chat.messages if self.chat is not None else self._history or []
+        messages, role = self.state.messages, self.state.role
         current = messages[0].content if messages and isinstance(messages[0], SystemMessage) else ""
-        current = current or self.role.system or self.settings.system_prompt or ""
+        current = current or role.system or self.settings.system_prompt or ""
 
         async def edited(text: str | None) -> None:
             if text is None or text == current:
                 return
-            self.role = Role(self.role.settings, system=text, model=self.role.model)
-            started = self.session is not None
-            await self._open(opening_messages(self.role), None, None)
+            started = self.state.session is not None
+            await self._show_new(Role(role.settings, system=text, model=role.model))
             if started:
                 self.notify("the new system prompt starts a new session; the old one is kept")
 
@@ -604,12 +499,13 @@ class QwenchatApp(App[None]):
             except QwenchatError as exc:
                 await self._error(str(exc))
                 return
-            self.role = role
-            await self._open(opening_messages(role), None, None)
-            if role.model and self.engine is not None and role.model != self.engine.model_name:
+            await self._show_new(role)
+            engine = self.state.engine
+            if role.model and engine is not None and role.model != engine.model_name:
                 self._load_model(role.model)
 
-        self.push_screen(PickerScreen("Play a persona", options, self.role.persona or ""), picked)
+        current = self.state.role.persona or ""
+        self.push_screen(PickerScreen("Play a persona", options, current), picked)
 
     def action_pick_model(self) -> None:
         if self._busy():
@@ -625,11 +521,8 @@ class QwenchatApp(App[None]):
         options = [
             (str(path), f"{path.stem}  [dim]{path.stat().st_size >> 20} MiB[/]") for path in files
         ]
-        current = (
-            str(self.engine.path)
-            if self.engine is not None and hasattr(self.engine, "path")
-            else None
-        )  # type: ignore[attr-defined]
+        path = getattr(self.state.engine, "path", None)
+        current = str(path) if path is not None else None
 
         def picked(path: str | None) -> None:
             if path is not None and path != current:
@@ -638,30 +531,21 @@ class QwenchatApp(App[None]):
         self.push_screen(PickerScreen("Load a model", options, current), picked)
 
     def action_toggle_tools(self) -> None:
-        self.tools_on = not self.tools_on
-        if self.tools_on and self.code_ok is False:
+        state = self.state
+        state.set_tools(not state.tools_on)
+        if state.tools_on and state.code_ok is False:
             self.notify("no sandbox works here: the python tool is off", severity="warning")
-        self._configure_chat()
-        self.status.set(tools=self.tools_on)
-        self.notify(f"tools {'on' if self.tools_on else 'off'}")
+        self.status.set(tools=state.tools_on)
+        self.notify(f"tools {'on' if state.tools_on else 'off'}")
 
     def action_toggle_tir(self) -> None:
-        if not self.tir_on and self.code_ok is False:
+        state = self.state
+        if not state.tir_on and state.code_ok is False:
             self.notify("TIR needs a sandbox and none works here", severity="error")
             return
-        self.tir_on = not self.tir_on
-        if self._fresh() and self.role.system is None:  # the default system prompt follows TIR
-            self.chat = self._make_chat() if self.engine is not None else None
-        self._configure_chat()
-        self.status.set(tir=self.tir_on)
-        self.notify(f"tool-integrated reasoning {'on' if self.tir_on else 'off'}")
-
-    def _fresh(self) -> bool:
-        """Whether the conversation has not begun (no message of the user's yet)."""
-        from qwenchat.chatml import UserMessage
-
-        messages = self.chat.messages if self.chat is not None else self._history or []
-        return not any(isinstance(m, UserMessage) for m in messages)
+        state.set_tir(not state.tir_on)
+        self.status.set(tir=state.tir_on)
+        self.notify(f"tool-integrated reasoning {'on' if state.tir_on else 'off'}")
 
     def action_toggle_sidebar(self) -> None:
         sidebar = self.query_one(SessionSidebar)
@@ -673,14 +557,15 @@ class QwenchatApp(App[None]):
             self.query_one(PromptInput).focus()
 
     def action_export(self, fmt: str = "md") -> None:
-        if self.store is None or self.session is None:
+        store, session = self.state.store, self.state.session
+        if store is None or session is None:
             self.notify(
                 "nothing to export yet: this conversation has not started", severity="warning"
             )
             return
-        text = self.store.export_session(self.session.id, fmt)  # type: ignore[arg-type]
-        slug = re.sub(r"[^\w-]+", "-", (self.session.title or "session").lower()).strip("-")
-        path = Path.cwd() / f"qwenchat-{self.session.id}-{slug[:40]}.{fmt}"
+        text = store.export_session(session.id, fmt)  # type: ignore[arg-type]
+        slug = re.sub(r"[^\w-]+", "-", (session.title or "session").lower()).strip("-")
+        path = Path.cwd() / f"qwenchat-{session.id}-{slug[:40]}.{fmt}"
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:
@@ -692,16 +577,15 @@ class QwenchatApp(App[None]):
         sidebar = self.query_one(SessionSidebar)
         if sidebar.display and sidebar.query_one("#session-list").has_focus:
             return sidebar.highlighted_session
-        return self.session.id if self.session is not None else None
+        return self.state.session.id if self.state.session is not None else None
 
     def action_rename_session(self) -> None:
-        session_id = self._session_in_focus()
-        if self.store is None or session_id is None:
+        session_id, store = self._session_in_focus(), self.state.store
+        if store is None or session_id is None:
             self.notify("no session to rename yet", severity="warning")
             return
         from qwenchat.tui.screens.text_edit import TextEditScreen
 
-        store = self.store
         session = store.get_session(session_id)
 
         def renamed(title: str | None) -> None:
@@ -713,19 +597,17 @@ class QwenchatApp(App[None]):
         self.push_screen(TextEditScreen("Rename the session", title, single_line=True), renamed)
 
     def action_delete_session(self) -> None:
-        session_id = self._session_in_focus()
-        if self.store is None or session_id is None or self._busy():
+        session_id, store = self._session_in_focus(), self.state.store
+        if store is None or session_id is None or self._busy():
             return
         from qwenchat.tui.screens.picker import PickerScreen
-
-        store = self.store
 
         async def answered(answer: str | None) -> None:
             if answer != "delete":
                 return
             store.delete_session(session_id)
-            if self.session is not None and self.session.id == session_id:
-                await self._open(opening_messages(self.role), None, None)
+            if self.state.session is not None and self.state.session.id == session_id:
+                await self._show_new()
             self._refresh_sidebar()
             self.notify("session deleted")
 
@@ -737,5 +619,4 @@ class QwenchatApp(App[None]):
         self._closing = True
         if self.stream is not None:
             self.stream.cancel()
-        if self.chat is not None:
-            self.chat.close()
+        self.state.close()

@@ -76,14 +76,16 @@ def test_pilot_tir_on_the_real_model_runs_the_code_and_shows_the_answer(
         app = QwenchatApp(Launch(settings=load_settings(), tir=True))
         async with app.run_test(size=(120, 40)) as pilot:
             deadline = time.monotonic() + 60
-            while (app.chat is None or app.code_ok is None) and time.monotonic() < deadline:
+            while (
+                app.state.chat is None or app.state.code_ok is None
+            ) and time.monotonic() < deadline:
                 await pilot.pause(0.1)
-            assert app.chat is not None and app.chat.tir
+            assert app.state.chat is not None and app.state.chat.tir
             await pilot.click("#input")
             app.query_one("#input").insert("What is 987654321 * 123456789?")  # type: ignore[attr-defined]
             await pilot.press("enter")
             deadline = time.monotonic() + 240
-            while app.stream is not None or app.chat.messages[-1].role != "assistant":
+            while app.stream is not None or app.state.chat.messages[-1].role != "assistant":
                 assert time.monotonic() < deadline, "the reply did not end"
                 await pilot.pause(0.2)
             await pilot.pause(0.3)
@@ -91,7 +93,7 @@ def test_pilot_tir_on_the_real_model_runs_the_code_and_shows_the_answer(
             (bubble,) = app.query(AssistantBubble)
             assert not app.query(ToolCallPanel)
             assert f"```output\n{PRODUCT}\n```" in bubble.text  # the sandbox's output went in
-            assert bubble.text == app.chat.messages[-1].content
+            assert bubble.text == app.state.chat.messages[-1].content
             (code, output, *_) = bubble.reply.code_blocks
             assert (code.language, output.language, output.code) == ("python", "output", PRODUCT)
             footer = str(bubble.footer.render())

@@ -98,7 +98,7 @@ async def wait_for(
 async def ready(pilot: Pilot[Any]) -> QwenchatApp:
     """Wait until the app has its model (if it was given one) and has probed the sandbox."""
     app: QwenchatApp = pilot.app  # type: ignore[assignment]
-    await wait_for(pilot, lambda: app.code_ok is not None, "the sandbox probe")
+    await wait_for(pilot, lambda: app.state.code_ok is not None, "the sandbox probe")
     return app
 
 

@@ -55,7 +55,7 @@ async def test_enter_sends_and_the_reply_streams_in(store: SessionStore) -> None
 
         [session] = store.list_sessions()
         assert session.title == "Hi there"
-        assert app.session is not None and app.session.id == session.id
+        assert app.state.session is not None and app.state.session.id == session.id
         stored = [(m.role, m.content) for m in store.history(session.id)]
         assert stored == [("user", "Hi there"), ("assistant", answer)]
 
@@ -100,8 +100,8 @@ async def test_ctrl_j_starts_a_new_line_and_a_paste_goes_in_as_is(store: Session
         await pilot.press("enter")
         await wait_reply_end(pilot, ended)
         assert users(app) == ["a\nb"]
-        assert isinstance(app.chat.messages[-2], UserMessage)
-        assert app.chat.messages[-2].content == "a\nb"
+        assert isinstance(app.state.chat.messages[-2], UserMessage)
+        assert app.state.chat.messages[-2].content == "a\nb"
 
         pasted = "line one\n  indented line\n\nline four"
         app.post_message(events.Paste(pasted))  # as the terminal's driver does
@@ -150,7 +150,7 @@ async def test_esc_stops_a_reply_and_keeps_what_was_written(store: SessionStore)
         assert "stopped" in footer_text(bubble)
         assert app.stream is None and app.status.info.state == ""
 
-        kept = app.chat.messages[-1]
+        kept = app.state.chat.messages[-1]
         assert isinstance(kept, AssistantMessage) and kept.content == shown.strip()
         [session] = store.list_sessions()
         last = store.history(session.id)[-1]
@@ -211,7 +211,7 @@ async def test_retry_answers_again_and_keeps_the_old_answer(store: SessionStore)
             "Second answer.",
             "Third answer.",
         ]
-        assert [m.content for m in app.chat.messages] == ["Question?", "Third answer."]
+        assert [m.content for m in app.state.chat.messages] == ["Question?", "Third answer."]
 
 
 async def test_retry_with_nothing_to_retry_warns(store: SessionStore) -> None:
@@ -358,12 +358,12 @@ async def test_a_stored_session_with_a_tool_call_shows_its_panel(store: SessionS
         [result] = panel.query(".result")
         assert str(result.render()) == "42"
         assert [r.text for r in replies(app)] == ["It is **42**."]
-        assert app.session is not None and app.session.id == session.id
+        assert app.state.session is not None and app.state.session.id == session.id
 
         # The conversation goes on in the same session.
         await send(pilot, "Thanks")
         assert [m.content for m in store.history(session.id)][-2:] == ["Thanks", "Glad to help."]
-        assert "You are a calculator." in app.engine.prompts[-1]
+        assert "You are a calculator." in app.state.engine.prompts[-1]
 
 
 async def test_stored_calls_get_their_own_results_in_order(store: SessionStore) -> None:

@@ -71,23 +71,23 @@ async def test_system_sets_the_system_prompt(store: SessionStore) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await send(pilot, "Hello")
-        old = app.session
+        old = app.state.session
         await command(pilot, "/system")
         await wait_for(pilot, lambda: isinstance(app.screen, TextEditScreen), "the editor")
         editor = app.screen.query_one(TextArea)
         assert editor.text == ""  # no system prompt yet
         editor.text = "You are terse."
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: app.session is None, "a new conversation")
+        await wait_for(pilot, lambda: app.state.session is None, "a new conversation")
 
-        assert app.chat.messages == [SystemMessage(content="You are terse.")]
+        assert app.state.chat.messages == [SystemMessage(content="You are terse.")]
         assert users(app) == []
         assert any("starts a new session" in m for m in app.tracked.messages())
         await send(pilot, "Hi")
         assert "You are terse." in engine.prompts[-1]
-        assert app.session is not None and app.session.id != old.id
-        assert app.session.system_prompt == "You are terse."
-        assert store.history(app.session.id)[0].content == "You are terse."
+        assert app.state.session is not None and app.state.session.id != old.id
+        assert app.state.session.system_prompt == "You are terse."
+        assert store.history(app.state.session.id)[0].content == "You are terse."
         assert len(store.list_sessions()) == 2
 
         # The editor starts from the prompt in use.
@@ -109,7 +109,7 @@ async def test_persona_starts_a_session_with_its_greeting(store: SessionStore) -
         assert ids[0] == "" and {"captain", "socrates", "noir"} <= set(ids)
         options.highlighted = ids.index("captain")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.role.persona == "captain", "the persona")
+        await wait_for(pilot, lambda: app.state.role.persona == "captain", "the persona")
         await wait_for(pilot, lambda: len(replies(app)) == 1, "the greeting")
 
         greeting = choose_role(Settings(), persona="captain").greeting
@@ -117,11 +117,11 @@ async def test_persona_starts_a_session_with_its_greeting(store: SessionStore) -
         assert replies(app)[0].text == greeting
         assert users(app) == []
         assert "persona captain" in str(app.status.render())
-        assert app.chat.sampling.temperature == 0.9  # the persona's sampling
+        assert app.state.chat.sampling.temperature == 0.9  # the persona's sampling
 
         await send(pilot, "I can read a compass.")
-        assert app.session is not None and app.session.persona == "captain"
-        stored = store.history(app.session.id)
+        assert app.state.session is not None and app.state.session.persona == "captain"
+        stored = store.history(app.state.session.id)
         assert [m.role for m in stored] == ["system", "assistant", "user", "assistant"]
         assert stored[1].content == greeting
         assert "Captain Isolde Marrow" in engine.prompts[-1]
@@ -132,8 +132,8 @@ async def test_persona_starts_a_session_with_its_greeting(store: SessionStore) -
         assert app.screen.query_one(OptionList).highlighted == ids.index("captain")
         app.screen.query_one(OptionList).highlighted = 0
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.role.persona is None, "no persona")
-        assert replies(app) == [] and app.session is None
+        await wait_for(pilot, lambda: app.state.role.persona is None, "no persona")
+        assert replies(app) == [] and app.state.session is None
 
 
 async def test_export_writes_the_conversation(
@@ -151,7 +151,7 @@ async def test_export_writes_the_conversation(
         await command(pilot, "/export md")
         await wait_for(pilot, lambda: list(out.glob("*.md")), "the file")
         [path] = out.glob("*.md")
-        assert path.name == f"qwenchat-{app.session.id}-life-the-universe.md"
+        assert path.name == f"qwenchat-{app.state.session.id}-life-the-universe.md"
         text = path.read_text(encoding="utf-8")
         assert "Life, the universe?" in text and "The answer is 42." in text
         assert f"saved {path}" in app.tracked.messages()
@@ -194,19 +194,19 @@ async def test_clear_starts_afresh_with_the_same_system_prompt(store: SessionSto
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await send(pilot, "Hello?")
-        first = app.session
+        first = app.state.session
         await command(pilot, "/clear")
-        await wait_for(pilot, lambda: app.session is None, "a new conversation")
+        await wait_for(pilot, lambda: app.state.session is None, "a new conversation")
         assert users(app) == [] and replies(app) == []
-        assert app.chat.messages == [SystemMessage(content="Be brief.")]
+        assert app.state.chat.messages == [SystemMessage(content="Be brief.")]
         await send(pilot, "Again?")
-        assert app.session.id != first.id
-        assert app.session.system_prompt == "Be brief."
+        assert app.state.session.id != first.id
+        assert app.state.session.system_prompt == "Be brief."
         assert len(store.list_sessions()) == 2
 
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: app.session is None, "a new conversation")
-        assert app.chat.messages == [SystemMessage(content="Be brief.")]
+        await wait_for(pilot, lambda: app.state.session is None, "a new conversation")
+        assert app.state.chat.messages == [SystemMessage(content="Be brief.")]
 
 
 async def test_model_with_no_models_warns(store: SessionStore) -> None:
@@ -236,7 +236,7 @@ async def test_the_palette_lists_the_slash_commands(store: SessionStore) -> None
         await pilot.press(*"tools")
         await wait_for(pilot, lambda: shown() and "/tools" in shown()[0], "the search")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.tools_on, "the tools to go on")
+        await wait_for(pilot, lambda: app.state.tools_on, "the tools to go on")
         assert not isinstance(app.screen, CommandPalette)
 
 
@@ -253,5 +253,5 @@ async def test_the_greeting_only_session_is_not_saved(store: SessionStore) -> No
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await wait_for(pilot, lambda: len(replies(app)) == 1, "the greeting")
-        assert isinstance(app.chat.messages[-1], AssistantMessage)
+        assert isinstance(app.state.chat.messages[-1], AssistantMessage)
         assert store.list_sessions() == []

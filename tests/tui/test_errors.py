@@ -91,7 +91,7 @@ async def test_an_engine_error_is_shown_and_the_next_message_works(
         await send(pilot, "Second try")
         assert users(app) == ["First try", "Second try"]
         assert [r.text for r in replies(app)] == ["Working again."]
-        history = store.history(app.session.id)
+        history = store.history(app.state.session.id)
         assert (history[-1].role, history[-1].content) == ("assistant", "Working again.")
 
 
@@ -107,7 +107,7 @@ async def test_an_error_mid_reply_keeps_the_text_so_far(store: SessionStore) -> 
         assert error_notes(app) == ["✗ llama.cpp failed"]
         await send(pilot, "Again")
         assert [r.text for r in replies(app)] == ["Half of it", "Whole."]
-        history = store.history(app.session.id)
+        history = store.history(app.state.session.id)
         # The cut-off reply is kept, in its place, marked incomplete.
         assert [(m.role, m.content, m.complete) for m in history] == [
             ("user", "Go", True),
@@ -125,7 +125,7 @@ async def test_a_model_that_does_not_load_leaves_the_app_usable(store: SessionSt
         [note] = error_notes(app)
         assert "/nonexistent.gguf" in note and "/model picks another" in note
         assert app.tracked.messages("error")
-        assert app.engine is None and app.chat is None
+        assert app.state.engine is None and app.state.chat is None
         assert app.status.info.state == ""
 
         box = app.query_one(PromptInput)
@@ -171,7 +171,7 @@ async def test_a_broken_persona_at_launch_is_reported(store: SessionStore) -> No
         await ready(pilot)
         await wait_for(pilot, lambda: error_notes(app), "the error")
         assert str(path) in error_notes(app)[0]
-        assert app.role.persona is None
+        assert app.state.role.persona is None
         await send(pilot, "Hello")
         assert replies(app)[-1].text == "Still fine."
 

@@ -78,7 +78,7 @@ async def test_picking_a_session_opens_it(
         await pilot.press("enter")
         await wait_for(pilot, lambda: users(app) == ["Where is Alpha Centauri?"], "the history")
         assert [r.text for r in replies(app)] == ["About 4.37 light years."]
-        assert app.session is not None and app.session.id == alpha.id
+        assert app.state.session is not None and app.state.session.id == alpha.id
         assert app.query_one(PromptInput).has_focus
 
         await send(pilot, "Tell me more")
@@ -86,7 +86,7 @@ async def test_picking_a_session_opens_it(
             "Tell me more",
             "It is the closest star system.",
         ]
-        assert "About 4.37 light years." in app.engine.prompts[-1]
+        assert "About 4.37 light years." in app.state.engine.prompts[-1]
         assert len(store.list_sessions()) == 2
 
 
@@ -103,12 +103,14 @@ async def test_a_new_session(store: SessionStore, two_sessions: tuple[Session, S
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert users(app) == [] and replies(app) == []
-        assert app.session is None
+        assert app.state.session is None
         assert app.query_one(PromptInput).has_focus
         await send(pilot, "A new topic")
-        assert app.session is not None and app.session.id not in (s.id for s in two_sessions)
+        assert app.state.session is not None and app.state.session.id not in (
+            s.id for s in two_sessions
+        )
         assert store.list_sessions()[0].title == "A new topic"
-        assert listed(app)[0] == app.session.id
+        assert listed(app)[0] == app.state.session.id
 
 
 async def test_rename_a_session(store: SessionStore, two_sessions: tuple[Session, Session]) -> None:
@@ -131,12 +133,12 @@ async def test_rename_a_session(store: SessionStore, two_sessions: tuple[Session
 
         # /rename renames the session in use.
         await send(pilot, "Hello there", wait=False)
-        await wait_for(pilot, lambda: app.session is not None and app.stream is None)
+        await wait_for(pilot, lambda: app.state.session is not None and app.stream is None)
         await command(pilot, "/rename")
         await wait_for(pilot, lambda: isinstance(app.screen, TextEditScreen), "the editor")
         app.screen.query_one(TextArea).text = "Greetings"
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: store.get_session(app.session.id).title == "Greetings")
+        await wait_for(pilot, lambda: store.get_session(app.state.session.id).title == "Greetings")
 
 
 async def test_delete_a_session_after_confirming(
@@ -187,7 +189,7 @@ async def test_deleting_the_open_session_starts_a_new_one(
         await command(pilot, "/delete")
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), "the confirmation")
         await pilot.press("down", "enter")
-        await wait_for(pilot, lambda: app.session is None, "a new conversation")
+        await wait_for(pilot, lambda: app.state.session is None, "a new conversation")
         assert users(app) == [] and replies(app) == []
         assert [s.id for s in store.list_sessions()] == [alpha.id]
 

@@ -53,7 +53,7 @@ def shout_tool() -> None:
 
 
 def tool_results(app: QwenchatApp) -> list[ToolMessage]:
-    return [m for m in app.chat.messages if isinstance(m, ToolMessage)]
+    return [m for m in app.state.chat.messages if isinstance(m, ToolMessage)]
 
 
 async def test_a_calculator_call_shows_a_panel_then_the_answer(store: SessionStore) -> None:
@@ -61,7 +61,7 @@ async def test_a_calculator_call_shows_a_panel_then_the_answer(store: SessionSto
     app = make_app(store, engine=engine, tools=True)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.chat.tools is not None and "calculator" in app.chat.tools
+        assert app.state.chat.tools is not None and "calculator" in app.state.chat.tools
         assert "tools" in str(app.status.render())
         await send(pilot, "What is 6 times 7?")
 
@@ -86,17 +86,17 @@ async def test_ctrl_t_switches_the_tools_on_and_off(store: SessionStore) -> None
     app = make_app(store, engine=engine)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.chat.tools is None
+        assert app.state.chat.tools is None
         await pilot.press("ctrl+t")
-        assert app.tools_on and app.chat.tools is not None
-        assert set(app.chat.tools.names()) >= {"calculator", "python"}  # bubblewrap or not
+        assert app.state.tools_on and app.state.chat.tools is not None
+        assert set(app.state.chat.tools.names()) >= {"calculator", "python"}  # bubblewrap or not
         assert app.status.info.tools and "tools" in str(app.status.render())
         await send(pilot, "2 to the 10th?")
         [panel] = panels(app)
         assert str(panel.query_one(".result").render()) == "1024"
 
         await command(pilot, "/tools")
-        assert not app.tools_on and app.chat.tools is None
+        assert not app.state.tools_on and app.state.chat.tools is None
         assert not app.status.info.tools
         await send(pilot, "Hello")
         assert "# Tools" not in engine.prompts[-1]
@@ -131,7 +131,7 @@ async def test_approve_once_asks_again_next_time(store: SessionStore) -> None:
     app = make_app(store, engine=engine, tools=True)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.registry is not None and "shout" in app.registry
+        assert app.state.registry is not None and "shout" in app.state.registry
         ended = app.tracked.replies_ended
         await send(pilot, "Shout hi", wait=False)
         screen = await answer_approval(pilot, "y")
@@ -159,7 +159,7 @@ async def test_approve_always_does_not_ask_again(store: SessionStore) -> None:
         await send(pilot, "Shout a", wait=False)
         await answer_approval(pilot, "a")
         await wait_reply_end(pilot, ended)
-        assert "shout" in app.chat.approval.allowed
+        assert "shout" in app.state.chat.approval.allowed
 
         pushed: list[object] = []
         push_screen = app.push_screen
@@ -215,9 +215,9 @@ async def test_tir_runs_the_models_python(store: SessionStore) -> None:
     app = make_app(store, engine=engine)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.code_ok
+        assert app.state.code_ok
         await pilot.press("ctrl+g")
-        assert app.tir_on and app.chat.tir
+        assert app.state.tir_on and app.state.chat.tir
         assert "TIR" in str(app.status.render())
         await send(pilot, "What is 6 times 7?")
 
@@ -229,11 +229,11 @@ async def test_tir_runs_the_models_python(store: SessionStore) -> None:
         assert [b.code for b in outputs] == ["42"]
         figures = str(bubble.footer.render())
         assert "1 tool run in" in figures and "answer: 42" in figures
-        assert app.chat.messages[-1].content.endswith(TIR_ANSWER)
-        assert "\\boxed{}" in app.chat.messages[0].content  # TIR's own system prompt
+        assert app.state.chat.messages[-1].content.endswith(TIR_ANSWER)
+        assert "\\boxed{}" in app.state.chat.messages[0].content  # TIR's own system prompt
 
         await command(pilot, "/tir")
-        assert not app.tir_on and not app.chat.tir
+        assert not app.state.tir_on and not app.state.chat.tir
 
 
 async def test_tir_from_the_launch(store: SessionStore) -> None:
@@ -242,6 +242,6 @@ async def test_tir_from_the_launch(store: SessionStore) -> None:
     app = make_app(store, engine=engine, tir=True)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.tir_on and app.chat.tir
+        assert app.state.tir_on and app.state.chat.tir
         await send(pilot, "What is 6 times 7?")
         assert "```output\n42\n```" in replies(app)[-1].text
