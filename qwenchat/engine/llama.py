@@ -18,7 +18,7 @@ import ctypes
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import llama_cpp
@@ -49,13 +49,45 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
-def resolve_gpu_layers(gpu_layers: GpuLayers) -> int:
-    """The ``n_gpu_layers`` value to pass: -1 means all layers."""
+def offload_attempts(gpu_layers: GpuLayers, total: int, supported: bool) -> list[int]:
+    """The ``n_gpu_layers`` values to load with, in order, until one works (-1: all).
+
+    ``auto`` offloads every layer the build can; when that fails (not enough GPU
+    memory) it backs off to half the layers, a quarter..., then the CPU. ``all`` and
+    a number are tried as asked, and fail if they fail.
+    """
     if gpu_layers == "auto":
-        return -1 if gpu_offload_supported() else 0
-    if gpu_layers == "all":
-        return -1
-    return gpu_layers
+        if not supported:
+            return [0]
+        backoff = []
+        layers = total // 2
+        while layers >= 1:
+            backoff.append(layers)
+            layers //= 2
+        return [-1, *backoff, 0]
+    return [-1 if gpu_layers == "all" else gpu_layers]
+
+
+def load_llama(
+    make: Callable[[int], llama_cpp.Llama], attempts: list[int]
+) -> tuple[llama_cpp.Llama, int, str | None]:
+    """Load with the first of ``attempts`` (GPU layer counts) that works; returns the
+    model, the count it loaded with, and what the user should know if it backed off."""
+    failures: list[str] = []
+    for i, n_gpu in enumerate(attempts):
+        try:
+            llm = make(n_gpu)
+        except (ValueError, RuntimeError, OSError) as exc:
+            if i == len(attempts) - 1:
+                raise
+            failures.append(f"{'all' if n_gpu < 0 else n_gpu} layers: {exc}")
+            continue
+        note = None
+        if failures:
+            where = "on the CPU" if n_gpu == 0 else f"with {n_gpu} layers on the GPU"
+            note = f"could not load with {'; '.join(failures)}; loaded {where} instead"
+        return llm, n_gpu, note
+    raise ValueError("no way to load the model was given")
 
 
 class LlamaEngine:
@@ -76,10 +108,12 @@ class LlamaEngine:
         n_train = self.gguf.context_length or DEFAULT_MAX_CTX
         ctx = n_ctx or min(DEFAULT_MAX_CTX, n_train)
         self.threads = threads or default_threads()
-        layers = self.gguf.block_count or 0
-        n_gpu = resolve_gpu_layers(gpu_layers)
-        try:
-            self._llm = llama_cpp.Llama(
+        # llama.cpp counts the output layer as one more offloadable layer.
+        total = (self.gguf.block_count or 0) + 1
+        supported = gpu_offload_supported()
+
+        def make(n_gpu: int) -> llama_cpp.Llama:
+            return llama_cpp.Llama(
                 model_path=str(path),
                 n_ctx=ctx,
                 n_threads=self.threads,
@@ -87,13 +121,15 @@ class LlamaEngine:
                 n_gpu_layers=n_gpu,
                 verbose=False,
             )
+
+        try:
+            self._llm, n_gpu, self.offload_note = load_llama(
+                make, offload_attempts(gpu_layers, total, supported)
+            )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"cannot load model {path}: {exc}") from None
-        # llama.cpp counts the output layer as one more offloadable layer.
-        total = layers + 1
-        self.gpu_layers_offloaded = (
-            0 if not gpu_offload_supported() else (total if n_gpu < 0 else min(n_gpu, total))
-        )
+        offloaded = total if n_gpu < 0 else min(n_gpu, total)
+        self.gpu_layers_offloaded = offloaded if supported else 0
         self.gpu_layers_total = total
         self._control = {marker: self._special_id(marker) for marker in (IM_START, IM_END)}
         self._eog = {self._control[IM_END], self._special_id(ENDOFTEXT), self._llm.token_eos()}

@@ -34,6 +34,8 @@ def load_engine(
         threads=settings.engine.threads,
         gpu_layers=settings.engine.gpu_layers,
     )
+    if engine.offload_note:
+        warn(engine.offload_note)
     arch = engine.gguf.architecture
     if arch != QWEN_ARCHITECTURE:
         warn(
