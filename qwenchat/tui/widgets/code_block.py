@@ -1,12 +1,19 @@
 """A fenced code block that can grow line by line at a bounded cost per redraw.
 
-Highlighting 600 lines in one go stalls the UI thread for about half a second, so
-the block is split into chunks of :data:`CHUNK_LINES` lines: a chunk is highlighted
-once, when it is full (or when the block closes), and only the last, partial chunk
-is redrawn as the block grows, in plain text.
+Highlighting 600 lines in one go stalls the UI thread, so the block is split into
+chunks of :data:`CHUNK_LINES` lines, each a widget of its own. Only the last, partial
+chunk is redrawn as the block grows, in plain text. Its height grows :data:`GROW_LINES`
+lines at a time (blank lines below the code until it fills them), because every change
+of height lays the whole screen out and, the view following the reply, redraws all of
+it. A chunk is highlighted once, when it is full (or when the block closes), at most
+one chunk per redraw: when many fill at once (a fast model, a stored reply) the rest
+are shown plain and highlighted one at a time, each in a turn of the event loop of its
+own (:attr:`CodeBlock.highlighted` tells when all are).
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -15,6 +22,7 @@ from textual.highlight import highlight
 from textual.widgets import Label, Static
 
 CHUNK_LINES = 40
+GROW_LINES = 5  # CHUNK_LINES is a multiple of it: a full chunk has no blank lines
 
 
 class CodeBlock(Vertical):
@@ -37,37 +45,70 @@ class CodeBlock(Vertical):
         self.code = ""
         self.closed = False
         self._chunks: list[Static] = []
+        self._full = 0  # offset in the body where the last chunk starts
+        self._last_lines = 0  # lines the last chunk takes on screen
+        self._unhighlighted: deque[tuple[Static, str]] = deque()  # full chunks shown plain
+        self._draining = False  # a turn to highlight the next of them is coming
 
     def compose(self) -> ComposeResult:
         if self.language:
             yield Label(self.language, classes="language")
 
+    @property
+    def highlighted(self) -> bool:
+        """Whether every full chunk (and, once closed, the last one) is highlighted."""
+        return not self._unhighlighted
+
     def show(self, body: str) -> None:
         """Show ``body``: the block's text so far, which only grows."""
-        lines = body.split("\n")
-        while True:
-            if not self._chunks:
-                self._add_chunk()
-            start = (len(self._chunks) - 1) * CHUNK_LINES
-            part = lines[start : start + CHUNK_LINES]
-            if len(lines) - start <= CHUNK_LINES:
-                self._chunks[-1].update(Content("\n".join(part)))
-                return
-            self._chunks[-1].update(self._highlight(part))
-            self._add_chunk()
+        lines = body[self._full :].split("\n")
+        while len(lines) > CHUNK_LINES:  # the last chunk is full: a new one starts
+            part = "\n".join(lines[:CHUNK_LINES])
+            self._chunk().update(Content(part), layout=self._last_lines != CHUNK_LINES)
+            self._unhighlighted.append((self._chunks[-1], part))
+            self._full += len(part) + 1
+            del lines[:CHUNK_LINES]
+            self._chunks.append(Static())
+            self.mount(self._chunks[-1])
+            self._last_lines = 0
+        height = -(-len(lines) // GROW_LINES) * GROW_LINES
+        shown = "\n".join(lines) + "\n" * (height - len(lines))
+        self._chunk().update(Content(shown), layout=height != self._last_lines)
+        self._last_lines = height
+        if self._unhighlighted:
+            self._highlight_next()
 
     def close(self, body: str) -> None:
         """The fence closed with ``body`` inside: highlight the last chunk too."""
         self.code = body.removesuffix("\n")
         self.closed = True
         self.show(self.code)
-        start = (len(self._chunks) - 1) * CHUNK_LINES
-        self._chunks[-1].update(self._highlight(self.code.split("\n")[start:]))
+        if len(self._chunks) > 1 and self._full > len(self.code):
+            # The code ends with a full chunk: the one begun for the next line stays empty.
+            self._chunks.pop().remove()
+            return
+        last = self.code[self._full :]
+        self._chunk().update(self._highlight(last), layout=last.count("\n") + 1 != self._last_lines)
 
-    def _add_chunk(self) -> None:
-        chunk = Static()
-        self._chunks.append(chunk)
-        self.mount(chunk)
+    def _chunk(self) -> Static:
+        """The last chunk, the one that grows."""
+        if not self._chunks:
+            self._chunks.append(Static())
+            self.mount(self._chunks[-1])
+        return self._chunks[-1]
 
-    def _highlight(self, lines: list[str]) -> Content:
-        return highlight("\n".join(lines), language=self.language or "text")
+    def _highlight_next(self) -> None:
+        """Highlight the oldest full chunk still plain; the next one in a later turn."""
+        chunk, part = self._unhighlighted.popleft()
+        chunk.update(self._highlight(part), layout=False)
+        if self._unhighlighted and not self._draining:
+            self._draining = True
+            self.call_later(self._drain)
+
+    def _drain(self) -> None:
+        self._draining = False
+        if self._unhighlighted:
+            self._highlight_next()
+
+    def _highlight(self, code: str) -> Content:
+        return highlight(code, language=self.language or "text")

@@ -2,7 +2,7 @@
 
 The decoder's thread calls :meth:`ReplyView.feed` for every delta; that only appends
 to a buffer. A timer on the UI thread drains the buffer every :data:`FLUSH_INTERVAL`,
-so the Markdown parser runs about fifteen times a second however fast the model is.
+so the Markdown parser runs about ten times a second however fast the model is.
 
 Textual's streaming Markdown re-parses and re-highlights the last block on every
 append, which makes an open code fence quadratic in its length, and highlighting a
@@ -10,6 +10,14 @@ long block in one go stalls the UI. So a reply is a column of segments: prose go
 to a :class:`~textual.widgets.Markdown` widget through its ``MarkdownStream``, and
 each fenced code block to a :class:`~qwenchat.tui.widgets.code_block.CodeBlock`,
 which grows line by line and highlights a chunk at a time.
+
+What a redraw costs is mostly Textual's: a change of height lays out every widget on
+the screen and, the view following the reply, repaints all of it (bench/tui_stream.py
+measures it). So the prose widgets change height as seldom as they can: a growing
+paragraph is only repainted until it needs another line, a growing list updates its
+last item in place (Textual would mount the whole list again), and a table row is
+shown once it is complete (Textual remounts the cells of a table's last row whenever
+it changes).
 """
 
 from __future__ import annotations
@@ -19,16 +27,29 @@ import re
 import threading
 from dataclasses import dataclass
 
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Markdown
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets._markdown import (
+    MarkdownBlock,
+    MarkdownBullet,
+    MarkdownBulletList,
+    MarkdownList,
+    MarkdownListItem,
+    MarkdownOrderedList,
+    MarkdownParagraph,
+    MarkdownStream,
+)
 
 from qwenchat.tui.widgets.code_block import CodeBlock
 
-FLUSH_INTERVAL = 1 / 15
-"""Seconds between redraws of a streaming reply (coalesces the deltas that arrive meanwhile)."""
+FLUSH_INTERVAL = 1 / 10
+"""Seconds between redraws of a streaming reply (coalesces the deltas that arrive meanwhile).
+A redraw costs about the same however many tokens it shows, so this sets the UI's cost per
+token: 1/10 s is 5 tokens a redraw at 50 tokens/s, and still reads as a smooth stream."""
 
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
+_BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,114 @@ class FenceTracker:
         if text[self._scanned :].lstrip(" \t")[:1] in ("`", "~"):
             return self._scanned
         return len(text)
+
+
+class _Paragraph(MarkdownParagraph):
+    """A paragraph that is only repainted, not laid out again, while it grows within the
+    lines it has: a layout costs as much as the widgets on the screen, and streamed prose
+    fills a line over several redraws before it needs another."""
+
+    def set_content(self, content: Content) -> None:
+        self._content = content
+        width, height = self.content_size
+        if not width:  # not laid out yet
+            self.update(content)
+            return
+        self.update(content, layout=False)
+        if self._render().get_height(self.styles, width) != height:
+            self.refresh(layout=True)
+
+
+def _list_symbols(block: MarkdownBlock) -> list[str]:
+    """The bullets a list's compose() gives its items."""
+    items = [item for item in block._blocks if isinstance(item, MarkdownListItem)]
+    if not isinstance(block, MarkdownOrderedList):
+        return [item.bullet for item in items]
+    try:
+        start = int(items[0].bullet) if items else 1
+    except ValueError:
+        start = 1
+    numbers = range(start, start + len(items))
+    width = max((len(f"{n}. ") for n in numbers), default=0)
+    return [f"{n}. ".rjust(width + 1) for n in numbers]
+
+
+async def _extend_blocks(column: Vertical, blocks: list[MarkdownBlock]) -> bool:
+    """Bring the mounted blocks of a list item up to ``blocks`` (the same item parsed with
+    more text): update them in place, mount the new ones. False if it is not that kind of
+    change (nothing has been changed then, or only what the caller's rebuild replaces)."""
+    mounted = list(column.children)
+    if len(blocks) < len(mounted) or any(
+        type(old) is not type(new) or not isinstance(old, (MarkdownParagraph, MarkdownList))
+        for old, new in zip(mounted, blocks, strict=False)
+    ):
+        return False
+    for old, new in zip(mounted, blocks, strict=False):
+        if isinstance(old, MarkdownParagraph):
+            if not old._content.is_same(new._content):
+                old.set_content(new._content)
+            old._copy_context(new)
+        elif not await _extend_list(old, new):  # type: ignore[arg-type]
+            return False
+    if len(blocks) > len(mounted):
+        await column.mount_all(blocks[len(mounted) :])
+    return True
+
+
+async def _extend_list(mounted: MarkdownList, block: MarkdownBlock) -> bool:
+    """Bring a mounted list up to ``block`` (the same list parsed with more text) in place:
+    its last item updated, new items mounted. Textual's Markdown would remove the list and
+    mount it anew, every one of its widgets, on every redraw while the list grows."""
+    if type(block) is not type(mounted) or not all(
+        isinstance(item, MarkdownListItem) for item in block._blocks
+    ):
+        return False
+    rows = list(mounted.query_children(Horizontal))
+    items: list[MarkdownListItem] = block._blocks  # type: ignore[assignment]
+    symbols = _list_symbols(block)
+    if (
+        not rows
+        or len(items) < len(rows)
+        or [row.query_one(MarkdownBullet).symbol for row in rows] != symbols[: len(rows)]
+    ):
+        return False
+    last = rows[-1].children[-1]
+    if not isinstance(last, Vertical) or not await _extend_blocks(
+        last, items[len(rows) - 1]._blocks
+    ):
+        return False
+    new_rows = []
+    for item, symbol in zip(items[len(rows) :], symbols[len(rows) :], strict=True):
+        bullet = MarkdownBullet()
+        bullet.symbol = symbol
+        new_rows.append(Horizontal(bullet, Vertical(*item._blocks)))
+    if new_rows:
+        await mounted.mount_all(new_rows)
+    mounted._copy_context(block)
+    return True
+
+
+class _BulletList(MarkdownBulletList):
+    async def _update_from_block(self, block: MarkdownBlock) -> None:
+        if not await _extend_list(self, block):
+            await super()._update_from_block(block)
+
+
+class _OrderedList(MarkdownOrderedList):
+    async def _update_from_block(self, block: MarkdownBlock) -> None:
+        if not await _extend_list(self, block):
+            await super()._update_from_block(block)
+
+
+class _Prose(Markdown):
+    """Markdown whose paragraphs and lists grow in place as the text streams in."""
+
+    BLOCKS = {
+        **Markdown.BLOCKS,
+        "paragraph_open": _Paragraph,
+        "bullet_list_open": _BulletList,
+        "ordered_list_open": _OrderedList,
+    }
 
 
 class ReplyView(Vertical):
@@ -149,18 +278,32 @@ class ReplyView(Vertical):
             self._code.show(self.text[self._fed :])
         else:
             settled = self._fences.settled(self.text)
-            await self._prose(self.text[self._fed : settled])
-            self._fed = max(self._fed, settled)
+            line = self.text.rfind("\n", 0, settled) + 1
+            if self.text[line:settled].lstrip(" ").startswith("|"):
+                # A table row is shown when it is complete: Textual remounts the cells of
+                # a table's last row whenever it changes.
+                settled = line
+            if settled > self._fed:
+                self._fed += await self._prose(self.text[self._fed : settled])
 
-    async def _prose(self, text: str) -> None:
-        if not text.strip() and self._markdown is None:
-            return
+    async def _prose(self, text: str) -> int:
+        """Add ``text`` to the prose segment being written, or to a new one; return how
+        much of it was taken. A new segment drops the blank lines it would open with, and
+        is not opened for blank space alone (what follows on its line may be prose): the
+        segments come out the same however the text was split into deltas."""
+        taken = len(text)
         if self._markdown is None:
-            widget = Markdown()
+            match = _BLANK_LINES.match(text)
+            blank = match.end() if match else 0
+            if not text[blank:].strip():
+                return blank
+            text = text[blank:]
+            widget = _Prose()
             await self.mount(widget)
             self._markdown = Markdown.get_stream(widget)
             self._streams.append(self._markdown)
         await self._markdown.write(text)
+        return taken
 
     async def finish(self) -> None:
         """The reply is complete: show the rest and stop redrawing."""

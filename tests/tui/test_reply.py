@@ -1,0 +1,381 @@
+"""The streaming widgets of a reply: fences found in growing text, and a ReplyView that
+ends up the same however its text was split into deltas, at a bounded cost per redraw."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+from textual.widgets import Markdown, Static
+from textual.widgets._markdown import (
+    MarkdownBlock,
+    MarkdownBullet,
+    MarkdownBulletList,
+    MarkdownOrderedList,
+    MarkdownParagraph,
+)
+
+from qwenchat.tui.widgets.code_block import CHUNK_LINES, GROW_LINES, CodeBlock
+from qwenchat.tui.widgets.reply import FenceClosed, FenceOpened, FenceTracker, ReplyView
+
+# --- FenceTracker -----------------------------------------------------------------------
+
+
+def scan_all(text: str) -> tuple[FenceTracker, list[FenceOpened | FenceClosed]]:
+    tracker = FenceTracker()
+    return tracker, tracker.scan(text)
+
+
+def test_a_backtick_fence_opens_with_its_info_and_closes() -> None:
+    text = "Intro:\n```python\nx = 1\n```\nAfter.\n"
+    tracker, events = scan_all(text)
+    opened = FenceOpened(start=7, body=17, info="python")
+    assert events == [opened, FenceClosed(start=23, end=27)]
+    assert text[opened.body : events[1].start] == "x = 1\n"
+    assert tracker.open is None
+
+
+def test_a_tilde_fence_is_not_closed_by_backticks() -> None:
+    tracker, events = scan_all("~~~ text\n```\nstill code\n~~~\n")
+    assert [type(e) for e in events] == [FenceOpened, FenceClosed]
+    assert events[0].info == "text" and events[1].start == len("~~~ text\n```\nstill code\n")
+
+    tracker, events = scan_all("~~~\ncode\n```\n")
+    assert [type(e) for e in events] == [FenceOpened] and tracker.open is not None
+
+
+def test_a_fence_closes_only_with_at_least_as_many_marks_and_no_info() -> None:
+    _, events = scan_all("```\ncode\n`````\n")  # longer: closes
+    assert [type(e) for e in events] == [FenceOpened, FenceClosed]
+
+    tracker, events = scan_all("````\ncode\n```\n")  # shorter: part of the code
+    assert [type(e) for e in events] == [FenceOpened] and tracker.open is not None
+
+    tracker, events = scan_all("```\n```python\n")  # an info string: not a closing fence
+    assert [type(e) for e in events] == [FenceOpened] and tracker.open is not None
+
+
+def test_a_backtick_fence_whose_info_has_a_backtick_is_not_a_fence() -> None:
+    tracker, events = scan_all("```not`a fence\ntext\n")
+    assert events == [] and tracker.open is None
+    # A tilde fence may have one.
+    tracker, events = scan_all("~~~ a`b\n")
+    assert [type(e) for e in events] == [FenceOpened] and events[0].info == "a`b"
+
+
+def test_indented_fences_in_list_items_are_found() -> None:
+    text = "1. Run it:\n\n   ```bash\n   make test\n   ```\n2. Done.\n"
+    tracker, events = scan_all(text)
+    assert [type(e) for e in events] == [FenceOpened, FenceClosed]
+    assert events[0].info == "bash"
+    assert text[events[0].body : events[1].start] == "   make test\n"
+    assert tracker.open is None
+
+
+def test_scanning_takes_complete_lines_only_whatever_the_steps() -> None:
+    text = "a\n```py\nb\n```\nc\n"
+    _, whole = scan_all(text)
+    for cut in range(len(text) + 1):
+        tracker = FenceTracker()
+        events = tracker.scan(text[:cut]) + tracker.scan(text)
+        assert events == whole, cut
+    tracker = FenceTracker()
+    assert tracker.scan("a\n```py") == []  # the fence's line is not complete yet
+    assert [type(e) for e in tracker.scan("a\n```py\n")] == [FenceOpened]
+
+
+def test_settled_holds_back_a_last_line_that_may_open_a_fence() -> None:
+    tracker = FenceTracker()
+    for text, settled in [
+        ("prose\n`", 6),
+        ("prose\n  ``", 6),
+        ("prose\n~", 6),
+        ("prose\nmore", 10),
+        ("prose\n", 6),
+        ("prose `code` here", 17),  # a backtick inside a line is no fence
+    ]:
+        tracker = FenceTracker()
+        tracker.scan(text)
+        assert tracker.settled(text) == settled, text
+
+
+# --- ReplyView -----------------------------------------------------------------------------
+
+
+class ReplyApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="column")
+
+
+async def mounted(app: ReplyApp, view: ReplyView) -> ReplyView:
+    column = app.query_one("#column")
+    await column.remove_children()
+    await column.mount(view)
+    return view
+
+
+async def wait_until(pilot, condition: Callable[[], bool], what: str) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"timed out waiting until {what}")
+
+
+def segments(view: ReplyView) -> list[tuple[str, str]]:
+    """What the reply shows, in order: ("md", Markdown source) and ("code", its code)."""
+    shown = []
+    for child in view.children:
+        if isinstance(child, Markdown):
+            shown.append(("md", child.source))
+        elif isinstance(child, CodeBlock):
+            shown.append(("code", child.code))
+    return shown
+
+
+def rendered(view: ReplyView) -> list[tuple[str, str]]:
+    """The widget tree of the reply, as (kind, text) in order: it must not depend on how
+    the text was streamed in."""
+    tree = []
+    for widget in view.walk_children(Widget):
+        if isinstance(widget, MarkdownBlock):
+            tree.append((type(widget).__name__, widget._content.plain))
+        elif isinstance(widget, MarkdownBullet):
+            tree.append(("bullet", widget.symbol))
+        elif isinstance(widget, CodeBlock):
+            tree.append(("code " + widget.language, widget.code))
+    return tree
+
+
+async def stream(pilot, view: ReplyView, text: str, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+    """Feed ``text`` in deltas of random sizes, drawing after random ones, then finish."""
+    at = 0
+    while at < len(text):
+        size = rng.choice([1, 1, 2, 3, 4, 7, 12, 40])
+        view.feed(text[at : at + size])
+        at += size
+        if rng.random() < 0.3:
+            await view.flush()
+    await view.finish()
+    await pilot.pause()
+
+
+REPLY = (
+    "Here is the plan.\n\n"
+    "## Steps\n\n"
+    "1. Read the *input* file.\n"
+    "2. Split it:\n"
+    "   - on commas\n"
+    "   - on tabs, if **any**\n"
+    "3. Write it back.\n\n"
+    "- a bullet\n\n"
+    "- a loose bullet\n\n"
+    "Some code:\n\n"
+    "```python\n"
+    "def split(line):\n"
+    "    return line.split(',')\n"
+    "```\n\n"
+    "| name | value |\n"
+    "| ---- | ----- |\n"
+    "| one  | 1     |\n"
+    "| two  | 2     |\n\n"
+    "~~~\nplain `code`\n~~~\n"
+    + "".join(f"{n}. item number {n}\n" for n in range(1, 12))
+    + "\nThat is all."
+)
+
+
+@pytest.mark.asyncio
+async def test_a_reply_ends_up_the_same_however_it_was_split() -> None:
+    app = ReplyApp()
+    async with app.run_test(size=(100, 40)) as pilot:
+        whole = await mounted(app, ReplyView(REPLY, complete=True))
+        await pilot.pause()
+        expected_segments, expected_tree = segments(whole), rendered(whole)
+        assert [kind for kind, _ in expected_segments] == ["md", "code", "md", "code", "md"]
+        assert expected_segments[1] == ("code", "def split(line):\n    return line.split(',')")
+        assert expected_segments[3] == ("code", "plain `code`")
+        assert "| two  | 2     |" in expected_segments[2][1]
+        assert expected_segments[4][1].rstrip().endswith("That is all.")
+        assert ("bullet", " 10. ") in expected_tree  # the numbers widened past 9
+        assert ("bullet", "  1. ") in expected_tree
+        for seed in range(4):
+            view = await mounted(app, ReplyView())
+            await stream(pilot, view, REPLY, random.Random(seed))
+            assert view.text == REPLY
+            assert segments(view) == expected_segments, seed
+            assert rendered(view) == expected_tree, seed
+
+
+@pytest.mark.asyncio
+async def test_a_reply_that_ends_inside_a_fence_shows_its_code() -> None:
+    text = "Start:\n\n```python\nprint('unfinished')\nx = 1"
+    app = ReplyApp()
+    async with app.run_test() as pilot:
+        view = await mounted(app, ReplyView())
+        await stream(pilot, view, text, random.Random(1))
+        assert segments(view) == [("md", "Start:\n\n"), ("code", "print('unfinished')\nx = 1")]
+        [block] = view.code_blocks
+        assert block.closed and block.language == "python"
+
+
+@pytest.mark.asyncio
+async def test_a_600_line_code_block_is_whole_and_highlighted_chunk_by_chunk() -> None:
+    body = "\n".join(f"value_{n} = compute({n}, 'text')  # line {n}" for n in range(600))
+    text = f"The module:\n\n```python\n{body}\n```\n\nDone."
+    app = ReplyApp()
+    async with app.run_test() as pilot:
+        view = await mounted(app, ReplyView())
+        await stream(pilot, view, text, random.Random(2))
+        [block] = view.code_blocks
+        assert block.code == body and block.closed
+        chunks = code_chunks(block)
+        assert len(chunks) == 600 // CHUNK_LINES
+        await wait_until(pilot, lambda: block.highlighted, "the code is highlighted")
+        for n, chunk in enumerate(chunks):
+            content = chunk.visual
+            lines = body.split("\n")[n * CHUNK_LINES : (n + 1) * CHUNK_LINES]
+            assert content.plain == "\n".join(lines)  # type: ignore[attr-defined]
+            assert content.spans, f"chunk {n} is not highlighted"  # type: ignore[attr-defined]
+            assert chunk.size.height == CHUNK_LINES
+        assert segments(view)[-1] == ("md", "Done.")
+
+
+@pytest.mark.asyncio
+async def test_a_stored_reply_is_shown_whole_when_mounted() -> None:
+    body = "\n".join(f"print({n})" for n in range(130))
+    text = f"# Title\n\nSome **bold** prose.\n\n```python\n{body}\n```\n\nThe end."
+    app = ReplyApp()
+    async with app.run_test() as pilot:
+        view = await mounted(app, ReplyView(text, complete=True))
+        await pilot.pause()
+        assert view.text == text
+        assert segments(view) == [
+            ("md", "# Title\n\nSome **bold** prose.\n\n"),
+            ("code", body),
+            ("md", "The end."),
+        ]
+        [block] = view.code_blocks
+        await wait_until(pilot, lambda: block.highlighted, "the code is highlighted")
+        heights = [chunk.size.height for chunk in code_chunks(block)]
+        assert heights == [40, 40, 40, 10]  # no blank lines left below the code
+
+
+@pytest.mark.asyncio
+async def test_a_growing_code_block_is_laid_out_every_few_lines_not_every_line() -> None:
+    app = ReplyApp()
+    async with app.run_test(size=(80, 40)) as pilot:
+        view = await mounted(app, ReplyView())
+        view.feed("```python\n")
+        await view.flush()
+        await pilot.pause()
+        [block] = view.code_blocks
+        layouts = count_layouts(app)
+        lines = 20
+        for n in range(lines):
+            view.feed(f"x = {n}\n")
+            await view.flush()
+            await pilot.pause()
+        # Textual lays out twice for a change of height: 2 * 4 here, not 2 * 20.
+        assert len(layouts) < lines // 2
+        [chunk] = code_chunks(block)
+        assert chunk.size.height % GROW_LINES == 0 and chunk.size.height > lines
+        await view.finish()
+        await pilot.pause()
+        assert block.code == "\n".join(f"x = {n}" for n in range(lines))
+        assert chunk.size.height == lines
+
+
+def code_chunks(block: CodeBlock) -> list[Static]:
+    """The chunks of a code block (its language label is a Static too)."""
+    return [child for child in block.children if type(child) is Static]
+
+
+def count_layouts(app: App[None]) -> list[int]:
+    """Count the screen's layouts from now on (the list grows by one per layout)."""
+    screen = app.screen
+    layouts: list[int] = []
+    layout = screen._refresh_layout
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        layouts.append(1)
+        return layout(*args, **kwargs)
+
+    screen._refresh_layout = counted  # type: ignore[method-assign]
+    return layouts
+
+
+@pytest.mark.asyncio
+async def test_a_paragraph_growing_within_its_line_is_repainted_without_a_layout() -> None:
+    app = ReplyApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = await mounted(app, ReplyView())
+        view.feed("Hello")
+        await view.flush()
+        await pilot.pause()
+        layouts = count_layouts(app)
+        for word in ["there,", "how", "are", "you?"]:
+            view.feed(" " + word)
+            await view.flush()
+            await pilot.pause()
+        assert layouts == []
+        [markdown] = view.query_children(Markdown)
+        assert markdown.source == "Hello there, how are you?"
+        assert "Hello there, how are you?" in screen_text(app)
+        view.feed(" And a sentence long enough to need a second line on this narrow screen.")
+        await view.flush()
+        await pilot.pause()
+        assert layouts
+        assert "narrow screen." in screen_text(app)
+
+
+def screen_text(app: App[None]) -> str:
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+@pytest.mark.asyncio
+async def test_a_growing_list_keeps_its_widgets() -> None:
+    app = ReplyApp()
+    async with app.run_test() as pilot:
+        view = await mounted(app, ReplyView())
+        view.feed("Items:\n\n- one\n- tw")
+        await view.flush()
+        await pilot.pause()
+        bullets = view.query_one(MarkdownBulletList)
+        first = bullets.query(MarkdownBullet).first()
+        view.feed("o, grown\n- three\n  - nested\n")
+        await view.flush()
+        await pilot.pause()
+        assert view.query_one(MarkdownBulletList) is bullets  # updated, not mounted anew
+        assert bullets.query(MarkdownBullet).first() is first
+        texts = [p._content.plain for p in bullets.query(MarkdownParagraph)]
+        assert texts == ["one", "two, grown", "three", "nested"]
+        # An ordered list whose numbers widen is drawn again, and right.
+        view.feed("\n" + "".join(f"{n}. n{n}\n" for n in range(1, 10)))
+        await view.flush()
+        await pilot.pause()
+        view.feed("10. n10\n")
+        await view.finish()
+        await pilot.pause()
+        symbols = [b.symbol for b in view.query_one(MarkdownOrderedList).query(MarkdownBullet)]
+        assert symbols[0] == "  1. " and symbols[-1] == " 10. "  # all as wide as "10."
+
+
+@pytest.mark.asyncio
+async def test_a_table_row_is_shown_once_complete() -> None:
+    app = ReplyApp()
+    async with app.run_test() as pilot:
+        view = await mounted(app, ReplyView())
+        view.feed("| a | b |\n| - | - |\n| 1 | 2")
+        await view.flush()
+        await pilot.pause()
+        [markdown] = view.query_children(Markdown)
+        assert markdown.source == "| a | b |\n| - | - |\n"
+        view.feed(" |\nAfter")
+        await view.flush()
+        await pilot.pause()
+        assert markdown.source == "| a | b |\n| - | - |\n| 1 | 2 |\nAfter"
