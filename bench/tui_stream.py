@@ -49,7 +49,7 @@ twice: reply and Static; about 8 minutes in all); --quick streams short versions
 both replies instead (about 2 minutes). --gc shows how much of the stalls is the cycle
 collector's.
 
-    .venv/bin/python bench/tui_stream.py [--quick] [--rates 50,full] [--gc on|freeze|off]
+    .venv/bin/python bench/tui_stream.py [--quick] [--rates 50,full] [--gc app|on|freeze|off]
         [--repeats 1] [--warmup 1] [--json]
 """
 
@@ -80,6 +80,7 @@ from textual.drivers.headless_driver import HeadlessDriver
 from textual.widgets import Footer, Static
 
 import qwenchat.tui
+from qwenchat.tui.collector import Collector
 from qwenchat.tui.widgets.conversation import Conversation
 from qwenchat.tui.widgets.prompt_input import PromptInput
 from qwenchat.tui.widgets.reply import FLUSH_INTERVAL, ReplyView
@@ -465,7 +466,7 @@ async def stream_once(
     reply: Reply,
     rate: float | None,
     clock: LoopClock,
-    gc_mode: str = "on",
+    gc_mode: str = "app",
 ) -> dict[str, Any]:
     """Stream ``reply`` into a fresh app, into a ReplyView ("reply") or a Static ("static");
     return the figures of the run."""
@@ -535,7 +536,11 @@ async def stream_once(
             idle_busy = sum(b for _, b in clock.busy) / (time.perf_counter() - idle_from)
             clock.busy.clear()
             collector = GcClock()
-            if gc_mode == "freeze":
+            policy = Collector()
+            if gc_mode == "app":  # what QwenchatApp does around a reply
+                policy.settled()
+                policy.streaming()
+            elif gc_mode == "freeze":
                 gc.freeze()
             elif gc_mode == "off":
                 gc.disable()
@@ -549,6 +554,7 @@ async def stream_once(
             await asyncio.sleep(SETTLE_S)
             clock.recording = False
             collector.recording = False
+            policy.settled()
             gc.enable()
             gc.unfreeze()
             thread.join()
@@ -647,9 +653,11 @@ def main() -> None:
     )
     cli.add_argument(
         "--gc",
-        choices=("on", "freeze", "off"),
-        default="on",
-        help="Python's cycle collector during the timed stream: on (as the app runs it); "
+        choices=("app", "on", "freeze", "off"),
+        default="app",
+        help="Python's cycle collector during the timed stream: app (as QwenchatApp runs it: "
+        "the heap frozen before the reply, no full collections during it, see "
+        "qwenchat/tui/collector.py); on (Python's defaults); "
         "freeze: gc.freeze() first, so it no longer scans what existed before the reply; "
         "off: disabled, the widgets' own cost (default on)",
     )

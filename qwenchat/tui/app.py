@@ -22,6 +22,7 @@ from textual.widgets import Footer
 
 from qwenchat.conversation import Role, choose_role
 from qwenchat.errors import InputError, QwenchatError
+from qwenchat.tui.collector import Collector
 from qwenchat.tui.commands import SlashCommands, parse_slash
 from qwenchat.tui.state import ChatState
 from qwenchat.tui.widgets.conversation import Conversation
@@ -51,6 +52,12 @@ class Launch:
     model: str | None = None
     tools: bool = False
     tir: bool = False
+
+
+def size_mib(path: Path) -> int:
+    from qwenchat.models import model_parts
+
+    return sum(part.stat().st_size for part in model_parts(path)) >> 20
 
 
 class QwenchatApp(App[None]):
@@ -86,6 +93,7 @@ class QwenchatApp(App[None]):
         self.state.tools_on, self.state.tir_on = launch.tools, launch.tir
         self.sandbox_line = ""  # set once the sandbox is probed
         self.stream: ReplyStream | None = None
+        self.collector = Collector()
         self._closing = False
 
     # Layout and start-up
@@ -134,6 +142,7 @@ class QwenchatApp(App[None]):
         else:
             self._load_model(role.model)
         self._warm_highlighter()
+        self.call_after_refresh(self.collector.settled)  # the start-up heap: out of sight
 
     def _apply_theme(self) -> None:
         theme = self.settings.ui.theme
@@ -242,6 +251,7 @@ class QwenchatApp(App[None]):
     async def _show(self) -> None:
         """Draw the conversation the state holds now."""
         await self.conversation.show_history(self.state.messages)
+        self.collector.reclaim()  # the old conversation's widgets are gone
         self.status.set(persona=self.state.role.persona or "", context_used=0)
         self._refresh_sidebar()
 
@@ -320,6 +330,7 @@ class QwenchatApp(App[None]):
         chat = self.state.chat
         assert chat is not None
         self.stream = stream
+        self.collector.streaming()
         self.status.set(state="writing…  (Esc stops)")
         await self.conversation.stream_reply(stream, tir=chat.tir, measure=chat.context_tokens)
 
@@ -331,6 +342,7 @@ class QwenchatApp(App[None]):
 
     async def _reply_done(self, reply: Reply, context_used: int) -> None:
         self.stream = None
+        self.collector.settled()
         self.status.set(
             state="",
             tokens_per_s=reply.timings.decode_tokens_per_s,
@@ -341,6 +353,7 @@ class QwenchatApp(App[None]):
 
     async def _reply_failed(self, error: str) -> None:
         self.stream = None
+        self.collector.settled()
         self.status.set(state="")
         await self._error(error)
 
@@ -510,7 +523,7 @@ class QwenchatApp(App[None]):
     def action_pick_model(self) -> None:
         if self._busy():
             return
-        from qwenchat.models import model_files
+        from qwenchat.models import model_files, model_name
         from qwenchat.tui.screens.picker import PickerScreen
 
         models_dir = self.settings.resolved_models_dir()
@@ -519,7 +532,7 @@ class QwenchatApp(App[None]):
             self.notify(f"no models in {models_dir}", severity="warning")
             return
         options = [
-            (str(path), f"{path.stem}  [dim]{path.stat().st_size >> 20} MiB[/]") for path in files
+            (str(path), f"{model_name(path)}  [dim]{size_mib(path):,} MiB[/]") for path in files
         ]
         path = getattr(self.state.engine, "path", None)
         current = str(path) if path is not None else None
