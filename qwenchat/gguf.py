@@ -119,6 +119,8 @@ class GGUFInfo:
     """Where the tensor data starts (the header end, aligned)."""
     required_size: int
     """The smallest file size that holds every tensor."""
+    parameter_count: int = 0
+    """The elements of every tensor in this file, summed (one part's share for a split model)."""
 
     def _str(self, key: str) -> str | None:
         value = self.kv.get(key)
@@ -157,6 +159,11 @@ class GGUFInfo:
     def block_count(self) -> int | None:
         """``{arch}.block_count``: the number of transformer layers."""
         return self._int(f"{self.architecture}.block_count") if self.architecture else None
+
+    @property
+    def split_count(self) -> int:
+        """``split.count``: how many files a split model is in (1 when not split)."""
+        return self._int("split.count") or 1
 
     @property
     def file_type(self) -> str | None:
@@ -294,6 +301,7 @@ def _load_cached(cache_file: Path, key: list[object], path: Path) -> GGUFInfo | 
             kv,
             data["data_offset"],
             data["required_size"],
+            data["parameter_count"],
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None  # absent, stale or damaged: read the file again
@@ -308,6 +316,7 @@ def _store_cached(cache_file: Path, key: list[object], info: GGUFInfo) -> None:
         "tensor_count": info.tensor_count,
         "data_offset": info.data_offset,
         "required_size": info.required_size,
+        "parameter_count": info.parameter_count,
         "kv": {k: _encode_value(v) for k, v in info.kv.items()},
     }
     try:
@@ -375,7 +384,7 @@ def _parse(path: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
         tensor_count, kv_count = reader.unpack(_U64), reader.unpack(_U64)
         _check_counts(tensor_count, kv_count, size)
         kv = {reader.string(): _read_value(reader, reader.unpack(_U32)) for _ in range(kv_count)}
-        tensor_end = _read_tensor_table(reader, tensor_count)
+        tensor_end, parameters = _read_tensor_table(reader, tensor_count)
         alignment = _alignment(kv)
     except _Truncated as exc:
         raise _truncated(path, exc.needed, size) from None
@@ -387,7 +396,7 @@ def _parse(path: Path, buf: mmap.mmap, size: int) -> GGUFInfo:
     required = data_offset + tensor_end if tensor_count else reader.pos
     if size < required:
         raise _truncated(path, required, size)
-    return GGUFInfo(path, version, tensor_count, kv, data_offset, required)
+    return GGUFInfo(path, version, tensor_count, kv, data_offset, required, parameters)
 
 
 def _read_version(path: Path, reader: _Reader) -> int:
@@ -434,9 +443,10 @@ def _read_array(reader: _Reader) -> Value:
     return LargeArray(item_type, length)
 
 
-def _read_tensor_table(reader: _Reader, count: int) -> int:
-    """Read the tensor infos; return the end of the furthest tensor, relative to the data start."""
-    end = 0
+def _read_tensor_table(reader: _Reader, count: int) -> tuple[int, int]:
+    """Read the tensor infos; return the end of the furthest tensor, relative to the data
+    start, and the number of elements of all tensors."""
+    end = elements = 0
     for _ in range(count):
         name = reader.string()
         n_dims = reader.unpack(_U32)
@@ -447,7 +457,8 @@ def _read_tensor_table(reader: _Reader, count: int) -> int:
             n_elements *= reader.unpack(_U64)
         ggml_type, offset = reader.unpack(_U32), reader.unpack(_U64)
         end = max(end, offset + _tensor_bytes(name, ggml_type, n_elements))
-    return end
+        elements += n_elements
+    return end, elements
 
 
 def _tensor_bytes(name: str, ggml_type: int, n_elements: int) -> int:

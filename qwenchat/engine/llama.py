@@ -30,7 +30,7 @@ from qwenchat.engine.base import Clock, Completion, FinishReason, Generation, St
 from qwenchat.errors import GenerationError, InputError, ModelError
 from qwenchat.gguf import GGUFInfo
 from qwenchat.kvcache import KVCache
-from qwenchat.models import check_model_file
+from qwenchat.models import check_model_file, model_name
 
 DEFAULT_MAX_CTX = 8192
 _REPLY_MEMO_SIZE = 64
@@ -141,7 +141,7 @@ class LlamaEngine:
 
     @property
     def model_name(self) -> str:
-        return self.path.stem
+        return model_name(self.path)
 
     @property
     def n_ctx(self) -> int:
