@@ -30,3 +30,12 @@ class ModelError(InputError):
 
 class GenerationError(QwenchatError):
     """The model failed while generating: exit code 1."""
+
+
+class DownloadError(QwenchatError):
+    """Getting a model from the hub failed (network, server, checksum): exit code 1."""
+
+
+class EngineConnectionError(GenerationError):
+    """A remote engine's server could not be reached, timed out, refused a request or
+    broke off a reply: exit code 1; the conversation goes on once it is back."""

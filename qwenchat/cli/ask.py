@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from qwenchat.agent import Event
     from qwenchat.chat import Reply
     from qwenchat.config import Settings
-    from qwenchat.engine.llama import LlamaEngine
+    from qwenchat.engine.base import Engine
     from qwenchat.store import SessionStore
 
 
@@ -40,10 +40,15 @@ def build_prompt(prompt: str, stdin_text: str) -> str:
     return f"{fence}\n{stdin_text.rstrip()}\n{fence}\n\n{prompt}"
 
 
-def describe_engine(engine: LlamaEngine) -> str:
+def describe_engine(engine: Engine) -> str:
     """One line about the loaded model: what, how big a context, where it runs."""
-    from qwenchat.engine.llama import gpu_offload_supported
+    from qwenchat.engine.remote import RemoteEngine
 
+    if isinstance(engine, RemoteEngine):
+        return engine.describe()
+    from qwenchat.engine.llama import LlamaEngine, gpu_offload_supported
+
+    assert isinstance(engine, LlamaEngine)
     offload = f"GPU layers {engine.gpu_layers_offloaded}/{engine.gpu_layers_total}"
     if not gpu_offload_supported():
         offload += " (this llama.cpp build is CPU-only)"
@@ -137,6 +142,15 @@ def ask(
     ] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")] = None,
     n_ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    engine_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--engine",
+            metavar="URL",
+            help="Generate on this OpenAI-compatible server (vLLM, llama-server, Ollama,"
+            " llama-cpp-python's), or 'local'.",
+        ),
+    ] = None,
     use_tools: Annotated[
         bool, typer.Option("--tools", help="Let the model call every loaded tool.")
     ] = False,
@@ -207,7 +221,7 @@ def ask(
     )
 
     role = choose_role(
-        settings_with(gpu_layers, threads, n_ctx),
+        settings_with(gpu_layers, threads, n_ctx, engine_url),
         system=system,
         prompt=prompt_name,
         persona=persona_name,

@@ -33,12 +33,21 @@ def chat(
     ] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")] = None,
     n_ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
+    engine_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--engine",
+            metavar="URL",
+            help="Generate on this OpenAI-compatible server (vLLM, llama-server, Ollama,"
+            " llama-cpp-python's), or 'local'.",
+        ),
+    ] = None,
 ) -> None:
     """Chat in the terminal UI (what `qwenchat` with no arguments opens)."""
     from qwenchat.tui.app import Launch, QwenchatApp
 
     launch = Launch(
-        settings=settings_with(gpu_layers, threads, n_ctx),
+        settings=settings_with(gpu_layers, threads, n_ctx, engine_url),
         session=session,
         persona=persona,
         prompt=prompt_name,

@@ -22,14 +22,30 @@ def err(message: str) -> None:
 
 
 def settings_with(
-    gpu_layers: str | None = None, threads: int | None = None, n_ctx: int | None = None
+    gpu_layers: str | None = None,
+    threads: int | None = None,
+    n_ctx: int | None = None,
+    engine_url: str | None = None,
 ) -> Settings:
-    """The config file's settings with the command-line engine flags applied."""
+    """The config file's settings with the command-line engine flags applied.
+
+    ``engine_url``: ``--engine``, a server's URL, or ``local`` for a local model even
+    where the config names a server.
+    """
     from qwenchat.config import load_settings, parse_gpu_layers
     from qwenchat.errors import InputError
 
     settings = load_settings()
     updates: dict[str, object] = {}
+    if engine_url is not None and engine_url.strip().lower() == "local":
+        updates["url"] = None
+    elif engine_url is not None:
+        from qwenchat.engine.remote import normalize_url
+
+        try:
+            updates["url"] = normalize_url(engine_url)
+        except ValueError as exc:
+            raise InputError(f"--engine: {exc} (a server's URL, or 'local')") from None
     if gpu_layers is not None:
         try:
             updates["gpu_layers"] = parse_gpu_layers(gpu_layers)

@@ -21,7 +21,22 @@ def load_engine(
     settings: Settings,
     warn: Callable[[str], None] = lambda _msg: None,
 ) -> Engine:
-    """Resolve ``model`` (a path, a name, or None for the default) and load it."""
+    """Resolve ``model`` (a path, a name, or None for the default) and load it.
+
+    With ``engine.url`` set, connect to that server instead: ``model`` (else
+    ``engine.model``) names the server's model, and ``settings.model`` is not used.
+    """
+    if settings.engine.url:
+        from qwenchat.engine.remote import RemoteEngine
+
+        return RemoteEngine(
+            settings.engine.url,
+            model=str(model) if model is not None else settings.engine.model,
+            api_key_env=settings.engine.api_key_env,
+            n_ctx=settings.engine.n_ctx,
+            timeout=settings.engine.timeout,
+            warn=warn,
+        )
     from qwenchat.engine.llama import LlamaEngine
     from qwenchat.models import QWEN_ARCHITECTURE, resolve_model
 

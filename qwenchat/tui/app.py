@@ -238,10 +238,12 @@ class QwenchatApp(App[None]):
         gguf = getattr(engine, "gguf", None)
         offloaded = getattr(engine, "gpu_layers_offloaded", 0)
         total = getattr(engine, "gpu_layers_total", 0)
+        url = getattr(engine, "url", None)  # a remote engine runs on its server
+        where = f"remote {url}" if url else "CPU"
         self.status.set(
             model=engine.model_name,
             quant=(gguf.file_type or "") if gguf is not None else "",
-            offload=f"GPU {offloaded}/{total}" if offloaded else "CPU",
+            offload=f"GPU {offloaded}/{total}" if offloaded else where,
             n_ctx=engine.n_ctx,
             state="",
         )

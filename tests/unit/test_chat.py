@@ -84,7 +84,7 @@ def test_load_engine_warns_about_other_architectures(monkeypatch, tmp_path) -> N
 
     path = tmp_path / "llama3.gguf"
     path.write_bytes(gguf_bytes(model_kv(arch="llama")))
-    loaded = SimpleNamespace(gguf=SimpleNamespace(architecture="llama"))
+    loaded = SimpleNamespace(gguf=SimpleNamespace(architecture="llama"), offload_note=None)
     monkeypatch.setattr(qwenchat.engine.llama, "LlamaEngine", lambda *a, **k: loaded)
     warnings: list[str] = []
     assert load_engine(str(path), Settings(), warn=warnings.append) is loaded
