@@ -1,3 +1,4 @@
-"""Engines: the local llama.cpp one (:mod:`qwenchat.engine.llama`),
-behind :class:`~qwenchat.engine.base.Engine`.
+"""Engines behind :class:`~qwenchat.engine.base.Engine`: the local llama.cpp one
+(:mod:`qwenchat.engine.llama`) and a remote OpenAI-compatible server
+(:mod:`qwenchat.engine.remote`); :mod:`qwenchat.engine.load` picks one from the settings.
 """
