@@ -43,7 +43,13 @@ class Tmux:
         shell = f'env -i TERM="$TERM" {exports} {shlex.join(command)}; sleep 600'
         args = ["tmux", "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height)]
         args += ["-c", cwd] if cwd else []
-        subprocess.run([*args, shell], check=True)
+        for _attempt in range(3):  # a tmux server that is just shutting down refuses once
+            started = subprocess.run([*args, shell], capture_output=True, text=True)
+            if started.returncode == 0:
+                break
+            time.sleep(0.5)
+        else:
+            raise TerminalError(f"tmux new-session failed: {started.stderr.strip()}")
         self.started = time.perf_counter()
 
     def keys(self, *keys: str) -> None:
