@@ -13,6 +13,13 @@ import typer
 from qwenchat.cli.common import (
     EXIT_INTERRUPTED,
     PYTHON,
+    EngineOption,
+    GpuLayersOption,
+    ModelOption,
+    NCtxOption,
+    PromptOption,
+    SystemOption,
+    ThreadsOption,
     err,
     load_tool_registry,
     settings_with,
@@ -120,37 +127,22 @@ def ask(
     prompt: Annotated[
         Optional[list[str]], typer.Argument(help="The prompt; piped stdin is added as context.")
     ] = None,
-    system: Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")] = None,
-    prompt_name: Annotated[
-        Optional[str],
-        typer.Option("--prompt", "-p", help="A system prompt from the library, by name."),
-    ] = None,
+    system: SystemOption = None,
+    prompt_name: PromptOption = None,
     persona_name: Annotated[
         Optional[str],
         typer.Option("--persona", help="Play a persona: its system prompt, greeting, sampling."),
     ] = None,
-    model: Annotated[
-        Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")
-    ] = None,
+    model: ModelOption = None,
     temperature: Annotated[
         Optional[float], typer.Option(help="Sampling temperature (0 = greedy).")
     ] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="Most tokens in each reply.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Sampling seed.")] = None,
-    gpu_layers: Annotated[
-        Optional[str], typer.Option(help="auto, all, or a number of layers.")
-    ] = None,
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")] = None,
-    n_ctx: Annotated[Optional[int], typer.Option(help="Context window in tokens.")] = None,
-    engine_url: Annotated[
-        Optional[str],
-        typer.Option(
-            "--engine",
-            metavar="URL",
-            help="Generate on this OpenAI-compatible server (vLLM, llama-server, Ollama,"
-            " llama-cpp-python's), or 'local'.",
-        ),
-    ] = None,
+    gpu_layers: GpuLayersOption = None,
+    threads: ThreadsOption = None,
+    n_ctx: NCtxOption = None,
+    engine_url: EngineOption = None,
     use_tools: Annotated[
         bool, typer.Option("--tools", help="Let the model call every loaded tool.")
     ] = False,

@@ -5,12 +5,36 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
 
 if TYPE_CHECKING:
     from qwenchat.agent import Approval, Approver
     from qwenchat.config import Settings
     from qwenchat.tools import Tool, ToolRegistry
+
+# Options that `ask` and `chat` share, declared once.
+SystemOption = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")]
+PromptOption = Annotated[
+    Optional[str],
+    typer.Option("--prompt", "-p", help="A system prompt from the library, by name."),
+]
+ModelOption = Annotated[
+    Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")
+]
+GpuLayersOption = Annotated[Optional[str], typer.Option(help="auto, all, or a number of layers.")]
+ThreadsOption = Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")]
+NCtxOption = Annotated[Optional[int], typer.Option(help="Context window in tokens.")]
+EngineOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--engine",
+        metavar="URL",
+        help="Generate on this OpenAI-compatible server (vLLM, llama-server, Ollama,"
+        " llama-cpp-python's), or 'local'.",
+    ),
+]
 
 EXIT_INTERRUPTED = 130
 PYTHON = "python"  # the built-in tool bound to a conversation's sandbox

@@ -3,6 +3,7 @@ private session store, driven with Textual's Pilot (no model, no user config).""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,24 @@ from qwenchat.tui.widgets.prompt_input import PromptInput
 from tests.fakes import ScriptedEngine
 
 SIZE = (100, 40)
+
+SHOUT_TOOL = '''
+def shout(text: str) -> str:
+    """Say a text loudly.
+
+    Args:
+        text: what to say.
+    """
+    return text.upper() + "!"
+'''
+"""A tools-dir file with one tool that needs approval (not marked safe)."""
+
+
+def call(name: str, **arguments: object) -> str:
+    """A reply that calls ``name`` in the Qwen2.5 format."""
+    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
+
+
 TIMEOUT = 10.0  # seconds a condition may take on a loaded machine before the test fails
 
 

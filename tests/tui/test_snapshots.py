@@ -7,7 +7,6 @@ status bar's figures and sandbox, tool-call durations, session times, cursor bli
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Awaitable, Callable
@@ -28,7 +27,7 @@ from qwenchat.tui.widgets.messages import ToolCallPanel
 from qwenchat.tui.widgets.prompt_input import PromptInput
 from qwenchat.tui.widgets.sidebar import SessionList
 from tests.fakes import ScriptedEngine
-from tests.tui.conftest import SIZE, make_app, ready, send, wait_for
+from tests.tui.conftest import SHOUT_TOOL, SIZE, call, make_app, ready, send, wait_for
 
 FIXED_TIME = "2025-03-14T15:09:26.000000+00:00"
 
@@ -42,20 +41,6 @@ CODE_ANSWER = (
     "- exact for integers of any size\n"
     "- `*` is the operator"
 )
-
-SHOUT_TOOL = '''
-def shout(text: str) -> str:
-    """Say a text loudly.
-
-    Args:
-        text: what to say.
-    """
-    return text.upper() + "!"
-'''
-
-
-def call(name: str, **arguments: object) -> str:
-    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ tool-integrated reasoning (the model's Python run in the sandbox)."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,7 +15,9 @@ from qwenchat.tui.screens.approval import ApprovalScreen
 from tests.fakes import ScriptedEngine
 from tests.sandbox_layers import skip_unless_usable
 from tests.tui.conftest import (
+    SHOUT_TOOL,
     SIZE,
+    call,
     command,
     make_app,
     panels,
@@ -28,20 +29,6 @@ from tests.tui.conftest import (
 )
 
 pytestmark = pytest.mark.asyncio
-
-SHOUT_TOOL = '''
-def shout(text: str) -> str:
-    """Say a text loudly.
-
-    Args:
-        text: what to say.
-    """
-    return text.upper() + "!"
-'''
-
-
-def call(name: str, **arguments: object) -> str:
-    return f"<tool_call>\n{json.dumps({'name': name, 'arguments': arguments})}\n</tool_call>"
 
 
 @pytest.fixture
