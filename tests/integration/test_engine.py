@@ -113,20 +113,24 @@ def test_injected_turn_markers_do_not_end_the_user_turn(engine: LlamaEngine) -> 
     assert ids.count(im_start) == 3 and ids.count(im_end) == 2
 
 
+TOOL_CONVERSATION = [
+    {"role": "system", "content": "Use tools."},
+    {"role": "user", "content": "\nWeather in Paris?"},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"name": "weather", "arguments": {"city": "Paris"}}],
+    },
+    {"role": "tool", "content": '{"temp": 21}'},
+]
+"""A conversation with every kind of template marker: system, user, a call, its result."""
+WEATHER_TOOLS = [
+    {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
+]
+
+
 def test_prompt_tokens_match_whole_string_tokenization(engine: LlamaEngine) -> None:
-    conversation = [
-        {"role": "system", "content": "Use tools."},
-        {"role": "user", "content": "\nWeather in Paris?"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [{"name": "weather", "arguments": {"city": "Paris"}}],
-        },
-        {"role": "tool", "content": '{"temp": 21}'},
-    ]
-    tools = [
-        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
-    ]
+    conversation, tools = TOOL_CONVERSATION, WEATHER_TOOLS
     # What transformers does: the whole rendered string, special tokens parsed.
     expected = engine._llm.tokenize(
         render(conversation, tools=tools).encode(), add_bos=False, special=True

@@ -40,6 +40,8 @@ from tests.integration.test_ask import (  # noqa: F401 - collected again, on the
 )
 from tests.integration.test_engine import (  # noqa: F401 - collected again, on the server
     GREEDY,
+    TOOL_CONVERSATION,
+    WEATHER_TOOLS,
     new_chat,
     test_answers_a_simple_question,
     test_chinese_streams_without_mojibake,
@@ -137,19 +139,7 @@ def test_connects_with_model_facts(engine: RemoteEngine, server: Server) -> None
 def test_the_server_tokenizes_prompts_as_the_local_engine(
     engine: RemoteEngine, local: LlamaEngine, server: Server
 ) -> None:
-    conversation = [
-        {"role": "system", "content": "Use tools."},
-        {"role": "user", "content": "\nWeather in Paris?"},
-        {
-            "role": "assistant",
-            "content": "",
-            "tool_calls": [{"name": "weather", "arguments": {"city": "Paris"}}],
-        },
-        {"role": "tool", "content": '{"temp": 21}'},
-    ]
-    tools = [
-        {"type": "function", "function": {"name": "weather", "parameters": {"type": "object"}}}
-    ]
+    conversation, tools = TOOL_CONVERSATION, WEATHER_TOOLS
     prompt = render_segments(conversation, tools=tools)
     # The role markers became control tokens on the server: the same ids as locally.
     assert engine.tokenize(prompt) == local.tokenize(prompt)
