@@ -90,6 +90,11 @@ def _model() -> Check:
     from qwenchat.models import TEST_MODEL, describe, is_installed, model_files, resolve_model
 
     settings = load_settings()
+    if settings.engine.url:  # the model is the server's: ask it what it serves
+        from qwenchat.engine.load import load_engine
+
+        engine = load_engine(None, settings)
+        return Check(status="ok", label="model", detail=engine.describe())  # type: ignore[attr-defined]
     models_dir = settings.resolved_models_dir()
     if not settings.model and not model_files(models_dir):
         if is_installed(TEST_MODEL):  # resolve_model would assemble it: leave that to `ask`

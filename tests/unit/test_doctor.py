@@ -8,6 +8,7 @@ import pytest
 
 from qwenchat.doctor import Check, run_checks
 from tests.unit.test_cli import run_cli
+from tests.unit.test_remote_engine import FakeServer, server  # noqa: F401 - a fixture
 
 
 @pytest.fixture
@@ -71,3 +72,16 @@ def test_exit_code_is_1_with_a_problem(dirs: Path) -> None:
     assert result.returncode == 1
     assert any(line.startswith("PROBLEM  config") for line in result.stdout.splitlines())
     assert "Traceback" not in result.stderr
+
+
+def test_a_remote_engine_is_checked_on_its_server(
+    dirs: Path,
+    server: FakeServer,  # noqa: F811 - the fixture imported above
+) -> None:
+    config = dirs / "cfg" / "config.toml"
+    config.write_text(f'[engine]\nurl = "{server.url}"\n')
+    found = checks()["model"]
+    assert found.status == "ok" and "qwen-test" in found.detail and server.url in found.detail
+    config.write_text('[engine]\nurl = "http://127.0.0.1:9"\n')  # nothing listens there
+    found = checks()["model"]
+    assert found.status == "problem" and "cannot reach http://127.0.0.1:9" in found.detail
