@@ -54,12 +54,6 @@ class Launch:
     tir: bool = False
 
 
-def size_mib(path: Path) -> int:
-    from qwenchat.models import model_parts
-
-    return sum(part.stat().st_size for part in model_parts(path)) >> 20
-
-
 class QwenchatApp(App[None]):
     """``qwenchat``: chat with a local Qwen2.5 model."""
 
@@ -525,16 +519,17 @@ class QwenchatApp(App[None]):
     def action_pick_model(self) -> None:
         if self._busy():
             return
-        from qwenchat.models import model_files, model_name
+        from qwenchat.models import list_models
         from qwenchat.tui.screens.picker import PickerScreen
 
         models_dir = self.settings.resolved_models_dir()
-        files = model_files(models_dir) if models_dir.is_dir() else []
-        if not files:
+        found = list_models(models_dir)  # none if the dir does not exist
+        if not found:
             self.notify(f"no models in {models_dir}", severity="warning")
             return
         options = [
-            (str(path), f"{model_name(path)}  [dim]{size_mib(path):,} MiB[/]") for path in files
+            (str(info.path), f"{info.name}  [dim]{info.size_bytes >> 20:,} MiB[/]")
+            for info in found
         ]
         path = getattr(self.state.engine, "path", None)
         current = str(path) if path is not None else None

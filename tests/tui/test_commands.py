@@ -19,6 +19,7 @@ from qwenchat.tui.screens.text_edit import TextEditScreen
 from qwenchat.tui.widgets.prompt_input import PromptInput
 from tests.fakes import ScriptedEngine
 from tests.tui.conftest import SIZE, command, make_app, ready, replies, send, users, wait_for
+from tests.unit.test_models import tiny_gguf
 
 pytestmark = pytest.mark.asyncio
 
@@ -216,6 +217,20 @@ async def test_model_with_no_models_warns(store: SessionStore) -> None:
         await command(pilot, "/model")
         assert any("no models in" in m for m in app.tracked.messages("warning"))
         assert not isinstance(app.screen, PickerScreen)
+
+
+async def test_model_lists_the_models_by_name_and_size(store: SessionStore, tmp_path: Path) -> None:
+    models = tmp_path / "data" / "models"  # the data dir the autouse fixture set
+    models.mkdir(parents=True)
+    (models / "tiny-q4_k_m.gguf").write_bytes(tiny_gguf() + bytes(3 << 20))
+    app = make_app(store, ["unused"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await command(pilot, "/model")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
+        option = app.screen.query_one(OptionList).get_option_at_index(0)
+        assert option.id == str(models / "tiny-q4_k_m.gguf")
+        assert "tiny-q4_k_m  [dim]3 MiB" in str(option.prompt)
 
 
 async def test_the_palette_lists_the_slash_commands(store: SessionStore) -> None:
