@@ -246,8 +246,10 @@ class QwenchatApp(App[None]):
 
     async def _show(self) -> None:
         """Draw the conversation the state holds now."""
+        replaced = bool(self.conversation.children)
         await self.conversation.show_history(self.state.messages)
-        self.collector.reclaim()  # the old conversation's widgets are gone
+        if replaced:  # its widgets are gone: collect them (at start-up there are none)
+            self.collector.reclaim()
         self.status.set(persona=self.state.role.persona or "", context_used=0)
         self._refresh_sidebar()
 
