@@ -115,13 +115,21 @@ def use_kv_cache(engine: Engine, settings: Settings) -> None:
         engine.kv_cache = KVCache.for_model(engine.path, cache_dir(), size)
 
 
-def describe_sandbox(settings: Settings) -> str:
-    """One line: the sandbox layer model-written code runs in, and why."""
+def sandbox_label(settings: Settings) -> str:
+    """The sandbox layer model-written code runs in, and how weak it is if it is."""
     from qwenchat.sandbox import Sandbox
 
     layer = Sandbox.from_settings(settings.sandbox).layer
     strength = {"full": "", "weaker": ", WEAKER isolation", "none": ", NO isolation"}
-    return f"sandbox {layer.name}{strength[layer.strength]} ({layer.reason})"
+    return f"{layer.name}{strength[layer.strength]}"
+
+
+def describe_sandbox(settings: Settings) -> str:
+    """One line: the sandbox layer model-written code runs in, and why."""
+    from qwenchat.sandbox import Sandbox
+
+    reason = Sandbox.from_settings(settings.sandbox).layer.reason
+    return f"sandbox {sandbox_label(settings)} ({reason})"
 
 
 def sandbox_status(settings: Settings) -> tuple[bool, str | None]:

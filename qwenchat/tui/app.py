@@ -182,16 +182,20 @@ class QwenchatApp(App[None]):
     @work(thread=True, group="startup")
     def _probe_environment(self) -> None:
         """Find the sandbox layer and load the tools (slow-ish: kept off the UI thread)."""
-        from qwenchat.conversation import describe_sandbox, sandbox_status
+        from qwenchat.conversation import describe_sandbox, sandbox_label, sandbox_status
         from qwenchat.tools import default_tool_dirs, load_tools
 
         usable, warning = sandbox_status(self.settings)
-        line = describe_sandbox(self.settings) if usable else "none"
+        line, label = (
+            (describe_sandbox(self.settings), sandbox_label(self.settings))
+            if usable
+            else ("none", "none")
+        )
         loaded = load_tools(default_tool_dirs())
-        self.call_from_thread(self._environment_probed, usable, warning, line, loaded)
+        self.call_from_thread(self._environment_probed, usable, warning, line, label, loaded)
 
     def _environment_probed(
-        self, usable: bool, warning: str | None, line: str, loaded: Any
+        self, usable: bool, warning: str | None, line: str, label: str, loaded: Any
     ) -> None:
         self.sandbox_line = line
         for problem in loaded.problems:
@@ -199,8 +203,7 @@ class QwenchatApp(App[None]):
         if warning and (self.state.tools_on or self.state.tir_on):
             self.notify(warning, severity="warning")
         self.state.probed(usable, loaded.registry)
-        layer = line.split(" (")[0].removeprefix("sandbox ")
-        self.status.set(sandbox=layer, tir=self.state.tir_on)
+        self.status.set(sandbox=label, tir=self.state.tir_on)
 
     @work(thread=True, group="startup")
     def _warm_highlighter(self) -> None:
