@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qwenchat.chat import Chat
+from qwenchat.chat import Chat, Reply
 from qwenchat.chatml import Segment, render, render_segments
 from qwenchat.config import Settings
+from qwenchat.engine.base import Engine
 from qwenchat.engine.llama import LlamaEngine
 
 pytestmark = pytest.mark.model
@@ -65,7 +66,8 @@ def test_a_new_chat_with_another_system_prompt_reuses_nothing_stale(engine: Llam
     assert reply.usage.cached_tokens == 3
 
 
-def test_cancel_from_another_thread_stops_within_a_token(engine: LlamaEngine) -> None:
+def cancel_mid_reply(engine: Engine) -> tuple[Reply, Reply]:
+    """Cancel a reply from another thread after 3 deltas, then go on; both replies."""
     chat = new_chat(engine, max_tokens=400)
     stream = chat.stream("Count from 1 to 200, separated by commas.")
     for n_deltas, _ in enumerate(stream, start=1):
@@ -76,10 +78,14 @@ def test_cancel_from_another_thread_stops_within_a_token(engine: LlamaEngine) ->
     # The canceller ran while token 4 was decoding; at most one more token follows.
     assert 3 <= stream.reply.usage.completion_tokens <= 5
     assert chat.messages[-1].content == stream.reply.text
-    # The conversation goes on, and the stopped reply's tokens stay cached.
-    after = chat.send("Just say OK.")
+    after = chat.send("Just say OK.")  # the conversation goes on
     assert after.finish_reason in ("stop", "length")
-    assert after.usage.cached_tokens >= stream.reply.usage.prompt_tokens
+    return stream.reply, after
+
+
+def test_cancel_from_another_thread_stops_within_a_token(engine: LlamaEngine) -> None:
+    stopped, after = cancel_mid_reply(engine)
+    assert after.usage.cached_tokens >= stopped.usage.prompt_tokens  # its tokens stay cached
 
 
 def test_chinese_streams_without_mojibake(engine: LlamaEngine) -> None:
