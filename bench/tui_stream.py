@@ -81,6 +81,7 @@ from textual.widgets import Footer, Static
 
 import qwenchat.tui
 from qwenchat.tui.collector import Collector
+from qwenchat.tui.screens.chat import ChatScreen
 from qwenchat.tui.widgets.conversation import Conversation
 from qwenchat.tui.widgets.prompt_input import PromptInput
 from qwenchat.tui.widgets.reply import FLUSH_INTERVAL, ReplyView
@@ -392,6 +393,9 @@ class StreamApp(App[None]):
             yield PromptInput(id="input")
         yield Static("qwen2.5-coder-0.5b-instruct Q4_K_M · CPU · ctx 1,024/4,096", id="status")
         yield Footer()
+
+    def get_default_screen(self) -> ChatScreen:
+        return ChatScreen()
 
     def on_mount(self) -> None:
         self.query_one(PromptInput).focus()

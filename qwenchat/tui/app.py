@@ -24,6 +24,7 @@ from qwenchat.conversation import Role, choose_role
 from qwenchat.errors import InputError, QwenchatError
 from qwenchat.tui.collector import Collector
 from qwenchat.tui.commands import SlashCommands, parse_slash
+from qwenchat.tui.screens.chat import ChatScreen
 from qwenchat.tui.state import ChatState
 from qwenchat.tui.widgets.conversation import Conversation
 from qwenchat.tui.widgets.messages import UserBubble
@@ -91,6 +92,9 @@ class QwenchatApp(App[None]):
         self._closing = False
 
     # Layout and start-up
+
+    def get_default_screen(self) -> ChatScreen:
+        return ChatScreen()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="main"):

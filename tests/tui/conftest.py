@@ -18,6 +18,8 @@ from qwenchat.store import SessionStore
 from qwenchat.tui.app import Launch, QwenchatApp
 from qwenchat.tui.widgets.messages import AssistantBubble, NoteLine, ToolCallPanel, UserBubble
 from qwenchat.tui.widgets.prompt_input import PromptInput
+from qwenchat.tui.widgets.reply import ReplyView
+from qwenchat.tui.widgets.settled import SettledLines
 from tests.fakes import ScriptedEngine
 
 SIZE = (100, 40)
@@ -163,6 +165,16 @@ def panels(app: QwenchatApp) -> list[ToolCallPanel]:
 
 def notes(app: QwenchatApp) -> list[NoteLine]:
     return list(app.conversation.query(NoteLine))
+
+
+async def settled_parts(pilot: Pilot[Any], view: ReplyView) -> list[SettledLines]:
+    """The parts of a finished reply, once every one has settled into lines."""
+
+    def settled() -> bool:
+        return bool(view.children) and all(isinstance(c, SettledLines) for c in view.children)
+
+    await wait_for(pilot, settled, "the reply's parts to settle")
+    return list(view.query_children(SettledLines))
 
 
 def footer_text(bubble: AssistantBubble) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 from textual import events
-from textual.widgets import Markdown, TextArea
-from textual.widgets._markdown import MarkdownTable
+from textual.widgets import TextArea
 
 from qwenchat.chatml import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage
 from qwenchat.config import Sampling, Settings
@@ -24,6 +23,7 @@ from tests.tui.conftest import (
     ready,
     replies,
     send,
+    settled_parts,
     users,
     wait_for,
     wait_reply_end,
@@ -310,15 +310,15 @@ async def test_a_long_reply_ends_up_whole_in_its_widgets(store: SessionStore) ->
         assert block.closed and block.language == "python"
         assert block.code == LONG_CODE
         assert len(block.code.split("\n")) == 120
-        sources = [m.source for m in view.query_children(Markdown)]
-        assert len(sources) == 2
-        assert "1. Read the input." in sources[0] and "   - split" in sources[0]
-        assert "| two  | 2     |" in sources[1] and sources[1].rstrip().endswith("That is all.")
-        assert len(view.query(MarkdownTable)) == 1
-        # The reply's parts are in order: prose, code, prose.
-        kinds = [type(child) for child in view.children]
-        assert len(kinds) == 3 and issubclass(kinds[0], Markdown)
-        assert kinds[1] is CodeBlock and issubclass(kinds[2], Markdown)
+        # Settled, the reply's parts are in order: a part per block of prose, the code.
+        parts = await settled_parts(pilot, view)
+        kinds = [part.part.kind for part in parts]
+        assert kinds == ["prose", "prose", "code", "prose", "prose", "prose"]
+        assert parts[1].part.text.startswith("1. Read the input.\n")
+        assert parts[2].part.text == LONG_CODE
+        text = "\n".join(part.text for part in parts)
+        assert "1. Read the input." in text and "• split" in text
+        assert "│ two " in text and text.rstrip().endswith("That is all.")
 
 
 async def test_a_reply_that_ends_inside_a_code_block_keeps_it(store: SessionStore) -> None:
@@ -329,7 +329,7 @@ async def test_a_reply_that_ends_inside_a_code_block_keeps_it(store: SessionStor
         await send(pilot, "Go")
         view = replies(app)[0].reply
         assert view.text == text
-        [block] = view.query(CodeBlock)
+        [block] = view.code_blocks
         assert block.code == "print('unfinished')\nx = 1"
 
 

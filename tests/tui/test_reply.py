@@ -9,10 +9,10 @@ from collections.abc import Callable
 import pytest
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
-from textual.widget import Widget
+from textual.geometry import Offset
+from textual.selection import Selection
 from textual.widgets import Markdown, Static
 from textual.widgets._markdown import (
-    MarkdownBlock,
     MarkdownBullet,
     MarkdownBulletList,
     MarkdownOrderedList,
@@ -21,6 +21,8 @@ from textual.widgets._markdown import (
 
 from qwenchat.tui.widgets.code_block import CHUNK_LINES, GROW_LINES, CodeBlock
 from qwenchat.tui.widgets.reply import FenceClosed, FenceOpened, FenceTracker, ReplyView
+from qwenchat.tui.widgets.settled import SettledLines
+from tests.tui.conftest import settled_parts
 
 # --- FenceTracker -----------------------------------------------------------------------
 
@@ -127,28 +129,30 @@ async def wait_until(pilot, condition: Callable[[], bool], what: str) -> None:  
 
 
 def segments(view: ReplyView) -> list[tuple[str, str]]:
-    """What the reply shows, in order: ("md", Markdown source) and ("code", its code)."""
-    shown = []
+    """What the reply shows, in order, settled or not: ("md", Markdown source) and
+    ("code", its code). Prose is split into parts at its blocks: the parts between two
+    code blocks are joined here."""
+    shown: list[tuple[str, str]] = []
     for child in view.children:
-        if isinstance(child, Markdown):
-            shown.append(("md", child.source))
+        if isinstance(child, SettledLines):
+            kind, text = ("md" if child.part.kind == "prose" else "code"), child.part.text
+        elif isinstance(child, Markdown):
+            kind, text = "md", child.source
         elif isinstance(child, CodeBlock):
-            shown.append(("code", child.code))
+            kind, text = "code", child.code
+        else:
+            continue
+        if kind == "md" and shown and shown[-1][0] == "md":
+            shown[-1] = ("md", shown[-1][1] + text)
+        else:
+            shown.append((kind, text))
     return shown
 
 
-def rendered(view: ReplyView) -> list[tuple[str, str]]:
-    """The widget tree of the reply, as (kind, text) in order: it must not depend on how
-    the text was streamed in."""
-    tree = []
-    for widget in view.walk_children(Widget):
-        if isinstance(widget, MarkdownBlock):
-            tree.append((type(widget).__name__, widget._content.plain))
-        elif isinstance(widget, MarkdownBullet):
-            tree.append(("bullet", widget.symbol))
-        elif isinstance(widget, CodeBlock):
-            tree.append(("code " + widget.language, widget.code))
-    return tree
+async def drawn(pilot, view: ReplyView) -> list[str]:  # type: ignore[no-untyped-def]
+    """The lines of each part of a finished reply, once all are settled: they must not
+    depend on how the text was streamed in."""
+    return [part.text for part in await settled_parts(pilot, view)]
 
 
 async def stream(pilot, view: ReplyView, text: str, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
@@ -195,20 +199,23 @@ async def test_a_reply_ends_up_the_same_however_it_was_split() -> None:
     async with app.run_test(size=(100, 40)) as pilot:
         whole = await mounted(app, ReplyView(REPLY, complete=True))
         await pilot.pause()
-        expected_segments, expected_tree = segments(whole), rendered(whole)
+        expected_lines = await drawn(pilot, whole)
+        expected_segments = segments(whole)
         assert [kind for kind, _ in expected_segments] == ["md", "code", "md", "code", "md"]
         assert expected_segments[1] == ("code", "def split(line):\n    return line.split(',')")
         assert expected_segments[3] == ("code", "plain `code`")
         assert "| two  | 2     |" in expected_segments[2][1]
         assert expected_segments[4][1].rstrip().endswith("That is all.")
-        assert ("bullet", " 10. ") in expected_tree  # the numbers widened past 9
-        assert ("bullet", "  1. ") in expected_tree
+        everything = "\n".join(expected_lines)
+        assert " 10. item number 10" in everything  # the numbers widened past 9
+        assert "  1. item number 1\n" in everything
+        assert "│ two " in everything and "• on commas" in everything
         for seed in range(4):
             view = await mounted(app, ReplyView())
             await stream(pilot, view, REPLY, random.Random(seed))
             assert view.text == REPLY
+            assert await drawn(pilot, view) == expected_lines, seed
             assert segments(view) == expected_segments, seed
-            assert rendered(view) == expected_tree, seed
 
 
 @pytest.mark.asyncio
@@ -230,10 +237,15 @@ async def test_a_600_line_code_block_is_whole_and_highlighted_chunk_by_chunk() -
     app = ReplyApp()
     async with app.run_test() as pilot:
         view = await mounted(app, ReplyView())
-        await stream(pilot, view, text, random.Random(2))
+        chunks: list[Static] = []
+        for n in range(0, len(text), 40):
+            view.feed(text[n : n + 40])
+            await view.flush()
+            if view.code_blocks:  # the chunks while the block grows
+                chunks = code_chunks(view.code_blocks[0]) or chunks
+        await view.finish()
         [block] = view.code_blocks
         assert block.code == body and block.closed
-        chunks = code_chunks(block)
         assert len(chunks) == 600 // CHUNK_LINES
         await wait_until(pilot, lambda: block.highlighted, "the code is highlighted")
         for n, chunk in enumerate(chunks):
@@ -241,8 +253,12 @@ async def test_a_600_line_code_block_is_whole_and_highlighted_chunk_by_chunk() -
             lines = body.split("\n")[n * CHUNK_LINES : (n + 1) * CHUNK_LINES]
             assert content.plain == "\n".join(lines)  # type: ignore[attr-defined]
             assert content.spans, f"chunk {n} is not highlighted"  # type: ignore[attr-defined]
-            assert chunk.size.height == CHUNK_LINES
         assert segments(view)[-1] == ("md", "Done.")
+        # Settled, the block is the lines it drew: the label, then the code, highlighted.
+        code = (await settled_parts(pilot, view))[1]
+        assert code.text.split("\n") == [" python"] + [f" {line}" for line in body.split("\n")]
+        colours = {seg.style.color for line in code._lines for seg in line if seg.style}
+        assert len(colours) > 3
 
 
 @pytest.mark.asyncio
@@ -261,8 +277,13 @@ async def test_a_stored_reply_is_shown_whole_when_mounted() -> None:
         ]
         [block] = view.code_blocks
         await wait_until(pilot, lambda: block.highlighted, "the code is highlighted")
-        heights = [chunk.size.height for chunk in code_chunks(block)]
-        assert heights == [40, 40, 40, 10]  # no blank lines left below the code
+        lines = await drawn(pilot, view)
+        assert [part.rstrip().split("\n")[-1].strip() for part in lines] == [
+            "Title",
+            "Some bold prose.",
+            "print(129)",  # no blank lines left below the code
+            "The end.",
+        ]
 
 
 @pytest.mark.asyncio
@@ -280,14 +301,15 @@ async def test_a_growing_code_block_is_laid_out_every_few_lines_not_every_line()
             view.feed(f"x = {n}\n")
             await view.flush()
             await pilot.pause()
-        # Textual lays out twice for a change of height: 2 * 4 here, not 2 * 20.
-        assert len(layouts) < lines // 2
-        [chunk] = code_chunks(block)
-        assert chunk.size.height % GROW_LINES == 0 and chunk.size.height > lines
+        # Textual lays out twice for a change of height: once per GROW_LINES lines and
+        # once per new chunk here, not once per line.
+        assert len(layouts) <= 2 * (lines // GROW_LINES + lines // CHUNK_LINES) < 2 * lines
+        chunk = code_chunks(block)[-1]
+        assert chunk.size.height % GROW_LINES == 0
         await view.finish()
-        await pilot.pause()
         assert block.code == "\n".join(f"x = {n}" for n in range(lines))
-        assert chunk.size.height == lines
+        [code] = await drawn(pilot, view)
+        assert code.split("\n") == [" python"] + [f" x = {n}" for n in range(lines)]
 
 
 def code_chunks(block: CodeBlock) -> list[Static]:
@@ -359,7 +381,7 @@ async def test_a_growing_list_keeps_its_widgets() -> None:
         await view.flush()
         await pilot.pause()
         view.feed("10. n10\n")
-        await view.finish()
+        await view.flush()
         await pilot.pause()
         symbols = [b.symbol for b in view.query_one(MarkdownOrderedList).query(MarkdownBullet)]
         assert symbols[0] == "  1. " and symbols[-1] == " 10. "  # all as wide as "10."
@@ -379,3 +401,74 @@ async def test_a_table_row_is_shown_once_complete() -> None:
         await view.flush()
         await pilot.pause()
         assert markdown.source == "| a | b |\n| - | - |\n| 1 | 2 |\nAfter"
+
+
+# --- settled parts ------------------------------------------------------------------------
+
+WRAPPING = (
+    "A paragraph long enough to wrap in other places when the terminal gets narrower. " * 3
+    + "\n\n```python\nprint('hello')\n```\n\n- one\n- two\n"
+)
+
+
+def redrawn(view: ReplyView) -> bool:
+    """Whether every part of ``view`` is settled at its present width."""
+    width = view.content_size.width
+    return bool(view.children) and all(
+        isinstance(c, SettledLines) and c.drawn_width == width for c in view.children
+    )
+
+
+@pytest.mark.asyncio
+async def test_a_finished_reply_is_a_few_widgets_drawn_as_before() -> None:
+    app = ReplyApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await mounted(app, ReplyView(WRAPPING, complete=True))
+        parts = await settled_parts(pilot, view)
+        assert [p.part.kind for p in parts] == ["prose", "code", "prose"]
+        assert len(list(view.walk_children())) == 3  # no Markdown blocks, no chunks left
+        # The screen shows what the live widgets showed: read it off the screen.
+        screen = "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+        for part in parts:
+            assert all(line.strip() in screen for line in part.text.split("\n"))
+        assert "print('hello')" in screen and "• two" in screen
+
+
+@pytest.mark.asyncio
+async def test_settled_parts_are_drawn_again_at_a_new_width_and_in_a_new_theme() -> None:
+    app = ReplyApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await mounted(app, ReplyView(WRAPPING, complete=True))
+        wide = await settled_parts(pilot, view)
+        await pilot.resize_terminal(60, 30)
+        await wait_until(pilot, lambda: redrawn(view), "the parts are drawn again")
+        narrow = list(view.query_children(SettledLines))
+        assert [p.part for p in narrow] == [p.part for p in wide]
+        assert narrow[0].text.count("\n") > wide[0].text.count("\n")
+        assert max(len(line) for line in narrow[0].text.split("\n")) <= 60
+
+        def code_colours() -> set[object]:
+            [code] = [c for c in view.children if c.part.kind == "code"]  # type: ignore[attr-defined]
+            return {seg.style.bgcolor for line in code._lines for seg in line if seg.style}
+
+        dark = code_colours()
+        app.theme = "textual-light"
+        await wait_until(pilot, lambda: redrawn(view) and code_colours() != dark, "a new theme")
+        assert [p.part for p in view.query_children(SettledLines)] == [p.part for p in wide]
+
+
+@pytest.mark.asyncio
+async def test_text_in_settled_parts_can_be_selected() -> None:
+    app = ReplyApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await mounted(app, ReplyView("Some **bold** words.\n\n- one\n", complete=True))
+        paragraph, bullets = await settled_parts(pilot, view)
+        extracted = paragraph.get_selection(Selection(None, None))
+        assert extracted is not None and extracted[0].strip() == "Some bold words."
+        # A selection is drawn in the screen's selection style, on the selected cells only.
+        app.screen.selections = {bullets: Selection(Offset(0, 0), Offset(3, 0))}
+        await pilot.pause()
+        style = app.screen.get_component_rich_style("screen--selection")
+        line = bullets.render_line(0)
+        chosen = [seg.text for seg in line if seg.style and seg.style.bgcolor == style.bgcolor]
+        assert "".join(chosen) == line.text[:3]

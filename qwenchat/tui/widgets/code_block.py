@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.highlight import highlight
 from textual.widgets import Label, Static
 
-CHUNK_LINES = 40
+CHUNK_LINES = 10
 GROW_LINES = 5  # CHUNK_LINES is a multiple of it: a full chunk has no blank lines
 
 
@@ -39,8 +39,10 @@ class CodeBlock(Vertical):
     CodeBlock > Static { height: auto; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
-    def __init__(self, language: str = "") -> None:
+    def __init__(self, language: str = "", code: str | None = None) -> None:
+        """``code``: the whole block, when it is known already (it is shown closed)."""
         super().__init__()
+        self._given = code
         self.language = language.split()[0] if language.strip() else ""
         self.code = ""
         self.closed = False
@@ -53,6 +55,10 @@ class CodeBlock(Vertical):
     def compose(self) -> ComposeResult:
         if self.language:
             yield Label(self.language, classes="language")
+
+    def on_mount(self) -> None:
+        if self._given is not None:
+            self.close(self._given)
 
     @property
     def highlighted(self) -> bool:
@@ -85,7 +91,10 @@ class CodeBlock(Vertical):
         self.show(self.code)
         if len(self._chunks) > 1 and self._full > len(self.code):
             # The code ends with a full chunk: the one begun for the next line stays empty.
-            self._chunks.pop().remove()
+            # Hidden at once: its removal waits for a turn of the event loop.
+            empty = self._chunks.pop()
+            empty.display = False
+            empty.remove()
             return
         last = self.code[self._full :]
         self._chunk().update(self._highlight(last), layout=last.count("\n") + 1 != self._last_lines)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.widget import Widget
 from textual.widgets import Markdown
 from textual.widgets._markdown import (
     MarkdownBlock,
@@ -43,6 +44,7 @@ from textual.widgets._markdown import (
 )
 
 from qwenchat.tui.widgets.code_block import CodeBlock
+from qwenchat.tui.widgets.settled import Part, SettledLines, draw
 
 FLUSH_INTERVAL = 1 / 10
 """Seconds between redraws of a streaming reply (coalesces the deltas that arrive meanwhile).
@@ -51,6 +53,8 @@ token: 1/10 s is 5 tokens a redraw at 50 tokens/s, and still reads as a smooth s
 
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
 _BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")
+SETTLE_TRIES = 50  # refreshes a finished part may wait to be laid out before it settles
+_LINE_SEEN = 4  # characters of a line that tell whether it begins a block (an "10. " item)
 
 
 @dataclass(frozen=True)
@@ -106,10 +110,19 @@ class FenceTracker:
         return len(text)
 
 
+RESERVE_LINES = 2
+"""Blank lines a growing top-level paragraph keeps below its text, so that it needs a
+layout every third line it fills instead of every line."""
+
+
 class _Paragraph(MarkdownParagraph):
     """A paragraph that is only repainted, not laid out again, while it grows within the
     lines it has: a layout costs as much as the widgets on the screen, and streamed prose
-    fills a line over several redraws before it needs another."""
+    fills a line over several redraws before it needs another. A paragraph of its own
+    (not in a list) also takes :data:`RESERVE_LINES` more than it needs when it grows,
+    until :meth:`release` (its part is finished)."""
+
+    _reserving = False
 
     def set_content(self, content: Content) -> None:
         self._content = content
@@ -118,8 +131,19 @@ class _Paragraph(MarkdownParagraph):
             self.update(content)
             return
         self.update(content, layout=False)
-        if self._render().get_height(self.styles, width) != height:
-            self.refresh(layout=True)
+        needed = self._render().get_height(self.styles, width)
+        if needed > height or (needed < height and not self._reserving):
+            if isinstance(self.parent, Markdown):
+                self._reserving = True
+                self.styles.height = needed + RESERVE_LINES
+            else:
+                self.refresh(layout=True)
+
+    def release(self) -> None:
+        """Give back the reserved lines."""
+        if self._reserving:
+            self._reserving = False
+            self.styles.height = "auto"
 
 
 def _list_symbols(block: MarkdownBlock) -> list[str]:
@@ -223,8 +247,29 @@ class _Prose(Markdown):
     }
 
 
+def _block_starts(source: str) -> list[int]:
+    """Where the top-level Markdown blocks of ``source`` begin, after the first: the
+    blocks before the last are finished, nothing written after them can change them."""
+    lines = sorted({t.map[0] for t in _PARSER.parse(source) if t.level == 0 and t.map})
+    starts, offset, line = [], 0, 0
+    for wanted in lines:
+        while line < wanted:
+            offset = source.index("\n", offset) + 1
+            line += 1
+        if offset:
+            starts.append(offset)
+    return starts
+
+
 class ReplyView(Vertical):
-    """An assistant reply: Markdown prose and code blocks, streamed or shown whole."""
+    """An assistant reply: Markdown prose and code blocks, streamed or shown whole.
+
+    The reply is a column of parts: a prose part is a Markdown widget fed through its
+    ``MarkdownStream`` and holds one top-level block (a paragraph, a list, a table...),
+    or a few when their boundary showed late (a line first taken for a heading's
+    underline); a code part is a :class:`CodeBlock`. A
+    part that is finished is drawn once more and replaced by :class:`SettledLines`, so
+    that the reply is only a few widgets, whatever its length."""
 
     DEFAULT_CSS = """
     ReplyView { height: auto; }
@@ -241,21 +286,24 @@ class ReplyView(Vertical):
         self._pending: list[str] = [text] if text else []
         self._lock = threading.Lock()
         self._fences = FenceTracker()
-        self._fed = 0  # how much of ``text`` has gone into segments
+        self._fed = 0  # how much of ``text`` has gone into parts
+        self._prose_widget: _Prose | None = None
         self._markdown: MarkdownStream | None = None
-        self._streams: list[MarkdownStream] = []
+        self._source = ""  # what the prose part being written has been given
+        self._line_checked = 0  # where the last line looked at for a new block begins
         self._code: CodeBlock | None = None
+        self.code_blocks: list[CodeBlock] = []
+        """The reply's code blocks, in order (those settled too: they keep their code)."""
+        # Finished parts, to draw once laid out: (widget, what it shows, tries so far).
+        self._unsettled: list[tuple[Widget, Part, int]] = []
         self._finished = False
         # The timer runs flush() in a task of its own: a flush must not interleave with
         # finish()'s, nor be cancelled half-way by stopping the timer.
         self._flushing = asyncio.Lock()
 
-    @property
-    def code_blocks(self) -> list[CodeBlock]:
-        return list(self.query_children(CodeBlock))
-
     async def on_mount(self) -> None:
         self._timer = self.set_interval(FLUSH_INTERVAL, self.flush)
+        self.app.theme_changed_signal.subscribe(self, self._redraw_settled)
         if self._complete:
             await self.finish()
 
@@ -278,12 +326,14 @@ class ReplyView(Vertical):
         for event in self._fences.scan(self.text):
             if isinstance(event, FenceOpened):
                 await self._prose(self.text[self._fed : event.start])
+                await self._end_prose()
                 self._code = CodeBlock(event.info)
+                self.code_blocks.append(self._code)
                 await self.mount(self._code)
                 self._fed = event.body
             elif self._code is not None:
-                self._code.close(self.text[self._fed : event.start])
-                self._code, self._markdown, self._fed = None, None, event.end
+                self._end_code(self.text[self._fed : event.start])
+                self._fed = event.end
         if self._code is not None:
             self._code.show(self.text[self._fed :])
         else:
@@ -296,24 +346,77 @@ class ReplyView(Vertical):
             if settled > self._fed:
                 self._fed += await self._prose(self.text[self._fed : settled])
 
-    async def _prose(self, text: str) -> int:
-        """Add ``text`` to the prose segment being written, or to a new one; return how
-        much of it was taken. A new segment drops the blank lines it would open with, and
-        is not opened for blank space alone (what follows on its line may be prose): the
-        segments come out the same however the text was split into deltas."""
-        taken = len(text)
+    async def _prose(self, text: str, *, final: bool = False) -> int:
+        """Add ``text`` to the prose part being written, or to a new one; return how much
+        of it was taken. The parts come out the same however the text was split into
+        deltas: a new part drops the blank lines it would open with, and is not opened for
+        blank space alone (what follows on its line may be prose); where a top-level block
+        begins, the part so far is finished and the block opens the next one; and a line
+        that has just begun is held back (unless ``final``) until it is long enough to
+        tell whether it begins a block (``1`` may be a list item, ``-`` a heading's
+        underline or a bullet)."""
+        blank = 0
         if self._markdown is None:
             match = _BLANK_LINES.match(text)
             blank = match.end() if match else 0
             if not text[blank:].strip():
                 return blank
             text = text[blank:]
-            widget = _Prose(parser_factory=_parser)
-            await self.mount(widget)
-            self._markdown = Markdown.get_stream(widget)
-            self._streams.append(self._markdown)
-        await self._markdown.write(text)
+            await self._start_prose()
+        written, source = len(self._source), self._source + text
+        start = source.rfind("\n") + 1
+        if not final and 0 < start and written <= start and len(source) - start < _LINE_SEEN:
+            source = source[:start]
+        cuts = _block_starts(source) if self._new_line(source, final) else []
+        done = 0  # where the part being written begins in ``source``
+        taken = blank + len(source) - written
+        for cut in cuts:
+            if cut < written:  # that block began in what the part has already shown
+                continue
+            assert self._markdown is not None
+            await self._markdown.write(source[written:cut])
+            self._source = source[done:cut]
+            await self._end_prose()
+            await self._start_prose()
+            done = written = cut
+        assert self._markdown is not None
+        await self._markdown.write(source[written:])
+        self._source = source[done:]
         return taken
+
+    def _new_line(self, source: str, final: bool) -> bool:
+        """Whether ``source`` has a line not looked at yet for a block that begins there.
+        Parsing once per line, not once per redraw, halves what Markdown costs a streamed
+        reply."""
+        start = source.rfind("\n", 0, len(source) - 1) + 1
+        if start <= self._line_checked and not final:
+            return False
+        self._line_checked = start
+        return True
+
+    async def _start_prose(self) -> None:
+        self._prose_widget = _Prose(parser_factory=_parser)
+        await self.mount(self._prose_widget)
+        self._markdown = Markdown.get_stream(self._prose_widget)
+        self._source = ""
+        self._line_checked = 0
+
+    async def _end_prose(self) -> None:
+        """The prose part being written is finished."""
+        if self._markdown is None or self._prose_widget is None:
+            return
+        await self._markdown.stop()
+        for paragraph in self._prose_widget.query_children(_Paragraph):
+            paragraph.release()
+        self._settle(self._prose_widget, Part("prose", self._source))
+        self._markdown = self._prose_widget = None
+
+    def _end_code(self, code: str) -> None:
+        """The code block being written closed with ``code`` inside."""
+        assert self._code is not None
+        self._code.close(code)
+        self._settle(self._code, Part("code", self._code.code, self._code.language))
+        self._code = None
 
     async def finish(self) -> None:
         """The reply is complete: show the rest and stop redrawing."""
@@ -324,9 +427,72 @@ class ReplyView(Vertical):
             self._timer.stop()
             await self._flush()
             if self._code is not None:  # the reply ended inside a fence
-                self._code.close(self.text[self._fed :])
+                self._end_code(self.text[self._fed :])
             else:
-                await self._prose(self.text[self._fed :])
+                await self._prose(self.text[self._fed :], final=True)
+                await self._end_prose()
             self._fed = len(self.text)
-        for stream in self._streams:
-            await stream.stop()
+
+    # --- settling: finished parts become lines -----------------------------------------
+
+    def _settle(self, widget: Widget, part: Part) -> None:
+        """Replace ``widget``, a finished part, by the lines it draws, once it is laid out."""
+        self._unsettled.append((widget, part, 0))
+        if len(self._unsettled) == 1:
+            self.call_after_refresh(self._settle_ready)
+
+    async def _settle_ready(self) -> None:
+        waiting = []
+        for widget, part, tries in self._unsettled:
+            if not widget.is_attached:
+                continue
+            width = self.content_size.width
+            ready = width > 0 and widget.outer_size.width == width and _shows(widget, part)
+            drawn = await draw(widget) if ready else None
+            if drawn is None or not widget.is_attached:
+                if tries < SETTLE_TRIES:  # else it stays as it is: shown right, at a cost
+                    waiting.append((widget, part, tries + 1))
+                continue
+            lines = SettledLines(drawn, part, drawn_width=width)
+            lines.styles.margin = widget.styles.margin
+            with self.app.batch_update():
+                await self.mount(lines, before=widget)
+                await widget.remove()
+        self._unsettled = waiting
+        if waiting:
+            self.call_after_refresh(self._settle_ready)
+
+    async def on_resize(self) -> None:
+        width = self.content_size.width
+        stale = [s for s in self.query_children(SettledLines) if s.drawn_width != width]
+        await self._rebuild(stale)
+
+    async def _redraw_settled(self, _theme: object) -> None:
+        await self._rebuild(list(self.query_children(SettledLines)))
+
+    async def _rebuild(self, stale: list[SettledLines]) -> None:
+        """Build stale settled parts anew from what they were; they settle again once drawn."""
+        if not stale:
+            return
+        with self.app.batch_update():
+            for settled in stale:
+                part = settled.part
+                widget: Widget = (
+                    _Prose(part.text, parser_factory=_parser)
+                    if part.kind == "prose"
+                    else CodeBlock(part.language, part.text)
+                )
+                await self.mount(widget, before=settled)
+                await settled.remove()
+                self._settle(widget, part)
+
+
+def _shows(widget: Widget, part: Part) -> bool:
+    """Whether ``widget`` shows all of ``part``: Markdown done parsing and
+    mounting it, a code block closed and highlighted."""
+    if isinstance(widget, CodeBlock):
+        done = widget.closed and widget.highlighted
+    else:
+        assert isinstance(widget, Markdown)
+        done = widget.source == part.text and not widget.lock.is_locked
+    return done
