@@ -11,7 +11,6 @@ from qwenchat.chatml import AssistantMessage, SystemMessage, ToolCall, ToolMessa
 from qwenchat.config import Sampling, Settings
 from qwenchat.store import SessionStore
 from qwenchat.tui.screens.text_edit import TextEditScreen
-from qwenchat.tui.widgets.code_block import CodeBlock
 from qwenchat.tui.widgets.prompt_input import PromptInput
 from tests.fakes import ScriptedEngine
 from tests.tui.conftest import (

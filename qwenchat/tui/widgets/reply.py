@@ -365,7 +365,7 @@ class ReplyView(Vertical):
             await self._start_prose()
         written, source = len(self._source), self._source + text
         start = source.rfind("\n") + 1
-        if not final and 0 < start and written <= start and len(source) - start < _LINE_SEEN:
+        if not final and start > 0 and written <= start and len(source) - start < _LINE_SEEN:
             source = source[:start]
         cuts = _block_starts(source) if self._new_line(source, final) else []
         done = 0  # where the part being written begins in ``source``

@@ -25,7 +25,6 @@ from textual.widget import Widget
 
 from qwenchat.tui.compositor import RowCompositor
 
-
 DRAW_ROWS = 40
 """Rows drawn in one turn of the event loop when a part settles (a 600-line code block
 drawn at once would hold the UI for a tenth of a second)."""
