@@ -19,7 +19,7 @@ from qwenchat.tui.app import Launch, QwenchatApp
 from qwenchat.tui.widgets.messages import AssistantBubble, NoteLine, ToolCallPanel, UserBubble
 from qwenchat.tui.widgets.prompt_input import PromptInput
 from qwenchat.tui.widgets.reply import ReplyView
-from qwenchat.tui.widgets.settled import SettledLines
+from qwenchat.tui.widgets.settled import Part, SettledLines
 from tests.fakes import ScriptedEngine
 
 SIZE = (100, 40)
@@ -167,14 +167,19 @@ def notes(app: QwenchatApp) -> list[NoteLine]:
     return list(app.conversation.query(NoteLine))
 
 
-async def settled_parts(pilot: Pilot[Any], view: ReplyView) -> list[SettledLines]:
-    """The parts of a finished reply, once every one has settled into lines."""
+async def settled_parts(pilot: Pilot[Any], view: ReplyView) -> list[tuple[Part, str]]:
+    """The parts of a finished reply and the text of the lines each drew, once every one
+    has settled into lines."""
 
     def settled() -> bool:
         return bool(view.children) and all(isinstance(c, SettledLines) for c in view.children)
 
     await wait_for(pilot, settled, "the reply's parts to settle")
-    return list(view.query_children(SettledLines))
+    return [
+        (part, "\n".join(settled.lines[y].text.rstrip() for y in rows))
+        for settled in view.query_children(SettledLines)
+        for part, rows in settled.parts
+    ]
 
 
 def footer_text(bubble: AssistantBubble) -> str:

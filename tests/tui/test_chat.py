@@ -311,11 +311,12 @@ async def test_a_long_reply_ends_up_whole_in_its_widgets(store: SessionStore) ->
         assert len(block.code.split("\n")) == 120
         # Settled, the reply's parts are in order: a part per block of prose, the code.
         parts = await settled_parts(pilot, view)
-        kinds = [part.part.kind for part in parts]
+        kinds = [part.kind for part, _ in parts]
         assert kinds == ["prose", "prose", "code", "prose", "prose", "prose"]
-        assert parts[1].part.text.startswith("1. Read the input.\n")
-        assert parts[2].part.text == LONG_CODE
-        text = "\n".join(part.text for part in parts)
+        assert parts[1][0].text.startswith("1. Read the input.\n")
+        assert parts[2][0].text == LONG_CODE
+        assert len(view.children) == 1  # one widget for all of them
+        text = "\n".join(lines for _, lines in parts)
         assert "1. Read the input." in text and "• split" in text
         assert "│ two " in text and text.rstrip().endswith("That is all.")
 

@@ -135,24 +135,25 @@ def segments(view: ReplyView) -> list[tuple[str, str]]:
     shown: list[tuple[str, str]] = []
     for child in view.children:
         if isinstance(child, SettledLines):
-            kind, text = ("md" if child.part.kind == "prose" else "code"), child.part.text
+            found = [("md" if p.kind == "prose" else "code", p.text) for p, _ in child.parts]
         elif isinstance(child, Markdown):
-            kind, text = "md", child.source
+            found = [("md", child.source)]
         elif isinstance(child, CodeBlock):
-            kind, text = "code", child.code
+            found = [("code", child.code)]
         else:
             continue
-        if kind == "md" and shown and shown[-1][0] == "md":
-            shown[-1] = ("md", shown[-1][1] + text)
-        else:
-            shown.append((kind, text))
+        for kind, text in found:
+            if kind == "md" and shown and shown[-1][0] == "md":
+                shown[-1] = ("md", shown[-1][1] + text)
+            else:
+                shown.append((kind, text))
     return shown
 
 
 async def drawn(pilot, view: ReplyView) -> list[str]:  # type: ignore[no-untyped-def]
     """The lines of each part of a finished reply, once all are settled: they must not
     depend on how the text was streamed in."""
-    return [part.text for part in await settled_parts(pilot, view)]
+    return [text for _, text in await settled_parts(pilot, view)]
 
 
 async def stream(pilot, view: ReplyView, text: str, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
@@ -255,9 +256,11 @@ async def test_a_600_line_code_block_is_whole_and_highlighted_chunk_by_chunk() -
             assert content.spans, f"chunk {n} is not highlighted"  # type: ignore[attr-defined]
         assert segments(view)[-1] == ("md", "Done.")
         # Settled, the block is the lines it drew: the label, then the code, highlighted.
-        code = (await settled_parts(pilot, view))[1]
-        assert code.text.split("\n") == [" python"] + [f" {line}" for line in body.split("\n")]
-        colours = {seg.style.color for line in code._lines for seg in line if seg.style}
+        (_, code), *_ = (await settled_parts(pilot, view))[1:]
+        assert code.split("\n") == [" python"] + [f" {line}" for line in body.split("\n")]
+        [settled] = view.query_children(SettledLines)
+        rows = settled.parts[1][1]
+        colours = {seg.style.color for y in rows for seg in settled.lines[y] if seg.style}
         assert len(colours) > 3
 
 
@@ -419,18 +422,31 @@ def redrawn(view: ReplyView) -> bool:
     )
 
 
+def code_colours(view: ReplyView) -> set[object]:
+    """The background colours the reply's code block was drawn with."""
+    return {
+        seg.bgcolor
+        for settled in view.query_children(SettledLines)
+        for part, rows in settled.parts
+        if part.kind == "code"
+        for y in rows
+        for seg in (s.style for s in settled.lines[y])
+        if seg
+    }
+
+
 @pytest.mark.asyncio
-async def test_a_finished_reply_is_a_few_widgets_drawn_as_before() -> None:
+async def test_a_finished_reply_is_one_widget_drawn_as_before() -> None:
     app = ReplyApp()
     async with app.run_test(size=(100, 30)) as pilot:
         view = await mounted(app, ReplyView(WRAPPING, complete=True))
         parts = await settled_parts(pilot, view)
-        assert [p.part.kind for p in parts] == ["prose", "code", "prose"]
-        assert len(list(view.walk_children())) == 3  # no Markdown blocks, no chunks left
-        # The screen shows what the live widgets showed: read it off the screen.
+        assert [part.kind for part, _ in parts] == ["prose", "code", "prose"]
+        assert len(list(view.walk_children())) == 1  # no Markdown blocks, no chunks left
+        # The screen shows the lines the live widgets drew: read them off the screen.
         screen = "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
-        for part in parts:
-            assert all(line.strip() in screen for line in part.text.split("\n"))
+        for _, text in parts:
+            assert all(line.strip() in screen for line in text.split("\n"))
         assert "print('hello')" in screen and "• two" in screen
 
 
@@ -442,19 +458,15 @@ async def test_settled_parts_are_drawn_again_at_a_new_width_and_in_a_new_theme()
         wide = await settled_parts(pilot, view)
         await pilot.resize_terminal(60, 30)
         await wait_until(pilot, lambda: redrawn(view), "the parts are drawn again")
-        narrow = list(view.query_children(SettledLines))
-        assert [p.part for p in narrow] == [p.part for p in wide]
-        assert narrow[0].text.count("\n") > wide[0].text.count("\n")
-        assert max(len(line) for line in narrow[0].text.split("\n")) <= 60
+        narrow = await settled_parts(pilot, view)
+        assert [part for part, _ in narrow] == [part for part, _ in wide]
+        assert narrow[0][1].count("\n") > wide[0][1].count("\n")
+        assert max(len(line) for line in narrow[0][1].split("\n")) <= 60
 
-        def code_colours() -> set[object]:
-            [code] = [c for c in view.children if c.part.kind == "code"]  # type: ignore[attr-defined]
-            return {seg.style.bgcolor for line in code._lines for seg in line if seg.style}
-
-        dark = code_colours()
+        dark = code_colours(view)
         app.theme = "textual-light"
-        await wait_until(pilot, lambda: redrawn(view) and code_colours() != dark, "a new theme")
-        assert [p.part for p in view.query_children(SettledLines)] == [p.part for p in wide]
+        await wait_until(pilot, lambda: redrawn(view) and code_colours(view) != dark, "a theme")
+        assert [part for part, _ in await settled_parts(pilot, view)] == [p for p, _ in wide]
 
 
 @pytest.mark.asyncio
@@ -462,13 +474,19 @@ async def test_text_in_settled_parts_can_be_selected() -> None:
     app = ReplyApp()
     async with app.run_test(size=(100, 30)) as pilot:
         view = await mounted(app, ReplyView("Some **bold** words.\n\n- one\n", complete=True))
-        paragraph, bullets = await settled_parts(pilot, view)
-        extracted = paragraph.get_selection(Selection(None, None))
-        assert extracted is not None and extracted[0].strip() == "Some bold words."
+        await settled_parts(pilot, view)
+        [settled] = view.query_children(SettledLines)
+        extracted = settled.get_selection(Selection(None, None))
+        assert extracted is not None
+        assert [line.strip() for line in extracted[0].split("\n") if line.strip()] == [
+            "Some bold words.",
+            "• one",
+        ]
         # A selection is drawn in the screen's selection style, on the selected cells only.
-        app.screen.selections = {bullets: Selection(Offset(0, 0), Offset(3, 0))}
+        y = settled.parts[1][1].start
+        app.screen.selections = {settled: Selection(Offset(0, y), Offset(3, y))}
         await pilot.pause()
         style = app.screen.get_component_rich_style("screen--selection")
-        line = bullets.render_line(0)
+        line = settled.render_line(y)
         chosen = [seg.text for seg in line if seg.style and seg.style.bgcolor == style.bgcolor]
         assert "".join(chosen) == line.text[:3]

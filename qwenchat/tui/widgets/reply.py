@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown
 from textual.widgets._markdown import (
@@ -53,7 +54,8 @@ token: 1/10 s is 5 tokens a redraw at 50 tokens/s, and still reads as a smooth s
 
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
 _BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")
-SETTLE_TRIES = 50  # refreshes a finished part may wait to be laid out before it settles
+SETTLE_RETRY_S = 0.05  # how often a finished part not yet laid out is looked at again
+SETTLE_TRIES = 100  # and how many times, before it stays as it is (shown right, at a cost)
 _LINE_SEEN = 4  # characters of a line that tell whether it begins a block (an "10. " item)
 
 
@@ -267,9 +269,9 @@ class ReplyView(Vertical):
     The reply is a column of parts: a prose part is a Markdown widget fed through its
     ``MarkdownStream`` and holds one top-level block (a paragraph, a list, a table...),
     or a few when their boundary showed late (a line first taken for a heading's
-    underline); a code part is a :class:`CodeBlock`. A
-    part that is finished is drawn once more and replaced by :class:`SettledLines`, so
-    that the reply is only a few widgets, whatever its length."""
+    underline); a code part is a :class:`CodeBlock`. A part that is finished is drawn
+    once more and its lines join the :class:`SettledLines` above it, so that the reply
+    is a few widgets, whatever its length."""
 
     DEFAULT_CSS = """
     ReplyView { height: auto; }
@@ -450,17 +452,47 @@ class ReplyView(Vertical):
             ready = width > 0 and widget.outer_size.width == width and _shows(widget, part)
             drawn = await draw(widget) if ready else None
             if drawn is None or not widget.is_attached:
-                if tries < SETTLE_TRIES:  # else it stays as it is: shown right, at a cost
+                if tries < SETTLE_TRIES:
                     waiting.append((widget, part, tries + 1))
                 continue
-            lines = SettledLines(drawn, part, drawn_width=width)
-            lines.styles.margin = widget.styles.margin
-            with self.app.batch_update():
-                await self.mount(lines, before=widget)
-                await widget.remove()
+            await self._show_settled(widget, part, drawn)
         self._unsettled = waiting
-        if waiting:
-            self.call_after_refresh(self._settle_ready)
+        if waiting:  # not laid out yet: look again a little later
+            self.set_timer(SETTLE_RETRY_S, self._settle_ready)
+
+    async def _show_settled(self, widget: Widget, part: Part, lines: list[Strip]) -> None:
+        """Replace ``widget`` by ``lines``, joined with the settled lines next to it."""
+        width = self.content_size.width
+        settled = SettledLines(lines, part, drawn_width=width)
+        settled.styles.margin = widget.styles.margin
+        index = self.children.index(widget)
+        above = self.children[index - 1] if index else None
+        below = self.children[index + 1] if index + 1 < len(self.children) else None
+        with self.app.batch_update():
+            if self._joins(above):
+                assert isinstance(above, SettledLines)
+                self._join(above, settled)
+                settled = above
+            else:
+                await self.mount(settled, before=widget)
+            await widget.remove()
+            if self._joins(below):
+                assert isinstance(below, SettledLines)
+                self._join(settled, below)
+                await below.remove()
+
+    def _joins(self, neighbour: Widget | None) -> bool:
+        return (
+            isinstance(neighbour, SettledLines) and neighbour.drawn_width == self.content_size.width
+        )
+
+    def _join(self, upper: SettledLines, lower: SettledLines) -> None:
+        """Add ``lower``'s lines to ``upper``'s, with the gap their margins make (the
+        margins of two siblings collapse into the larger one)."""
+        top, bottom = upper.styles.margin, lower.styles.margin
+        gap = max(top.bottom, bottom.top)
+        upper.extend(lower, gap=gap, blank=Strip.blank(upper.drawn_width, self.rich_style))
+        upper.styles.margin = (top.top, 0, bottom.bottom, 0)
 
     async def on_resize(self) -> None:
         width = self.content_size.width
@@ -476,15 +508,15 @@ class ReplyView(Vertical):
             return
         with self.app.batch_update():
             for settled in stale:
-                part = settled.part
-                widget: Widget = (
-                    _Prose(part.text, parser_factory=_parser)
-                    if part.kind == "prose"
-                    else CodeBlock(part.language, part.text)
-                )
-                await self.mount(widget, before=settled)
+                for part, _ in settled.parts:
+                    widget: Widget = (
+                        _Prose(part.text, parser_factory=_parser)
+                        if part.kind == "prose"
+                        else CodeBlock(part.language, part.text)
+                    )
+                    await self.mount(widget, before=settled)
+                    self._settle(widget, part)
                 await settled.remove()
-                self._settle(widget, part)
 
 
 def _shows(widget: Widget, part: Part) -> bool:

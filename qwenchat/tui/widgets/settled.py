@@ -72,8 +72,8 @@ def _content_height(widget: Widget, compositor: RowCompositor) -> int:
 
 
 class SettledLines(Widget):
-    """Lines drawn by a finished part of a reply, shown as they are; text in them can be
-    selected with the mouse like any other."""
+    """Lines drawn by finished parts of a reply, one after the other, shown as they are;
+    text in them can be selected with the mouse like any other."""
 
     DEFAULT_CSS = "SettledLines { height: auto; }"
 
@@ -81,22 +81,38 @@ class SettledLines(Widget):
         """``lines``: what the part drew; ``part``: what it was, to build it anew at another
         width or in another theme; ``drawn_width``: the width it was drawn at."""
         super().__init__()
-        self._lines = [line.apply_offsets(0, y) for y, line in enumerate(lines)]
-        self.part = part
+        self.lines: list[Strip] = []
+        """What it shows, a line a row."""
+        self.parts: list[tuple[Part, range]] = []
+        """Each part, and the lines it drew."""
         self.drawn_width = drawn_width
+        self._add(lines, part)
+
+    def extend(self, other: SettledLines, *, gap: int, blank: Strip) -> None:
+        """Show the lines of ``other`` (the parts that follow) after ``gap`` blank lines."""
+        self.lines += [blank.apply_offsets(0, len(self.lines) + y) for y in range(gap)]
+        top = len(self.lines)
+        self.lines += [line.apply_offsets(0, top + y) for y, line in enumerate(other.lines)]
+        self.parts += [(part, range(top + r.start, top + r.stop)) for part, r in other.parts]
+        self.refresh(layout=True)
+
+    def _add(self, lines: list[Strip], part: Part) -> None:
+        top = len(self.lines)
+        self.lines += [line.apply_offsets(0, top + y) for y, line in enumerate(lines)]
+        self.parts.append((part, range(top, len(self.lines))))
 
     @property
     def text(self) -> str:
         """The lines as plain text, without the spaces that end them."""
-        return "\n".join(line.text.rstrip() for line in self._lines)
+        return "\n".join(line.text.rstrip() for line in self.lines)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return len(self._lines)
+        return len(self.lines)
 
     def render_line(self, y: int) -> Strip:
-        if y >= len(self._lines):
+        if y >= len(self.lines):
             return Strip.blank(self.size.width)
-        line = self._lines[y]
+        line = self.lines[y]
         selection = self.text_selection
         span = selection.get_span(y) if selection is not None else None
         if span is None:
