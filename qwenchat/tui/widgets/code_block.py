@@ -2,13 +2,15 @@
 
 Highlighting 600 lines in one go stalls the UI thread, so the block is split into
 chunks of :data:`CHUNK_LINES` lines, each a widget of its own. Only the last, partial
-chunk is redrawn as the block grows, in plain text. Its height grows :data:`GROW_LINES`
-lines at a time (blank lines below the code until it fills them), because every change
-of height lays the whole screen out and, the view following the reply, redraws all of
-it. A chunk is highlighted once, when it is full (or when the block closes), at most
-one chunk per redraw: when many fill at once (a fast model, a stored reply) the rest
-are shown plain and highlighted one at a time, each in a turn of the event loop of its
-own (:attr:`CodeBlock.highlighted` tells when all are).
+chunk is redrawn as the block grows, in plain text; highlighted chunks join into
+widgets of :data:`GROUP_LINES` lines, as every widget of the block costs in layout.
+The last chunk's height grows :data:`GROW_LINES` lines at a time (blank lines below
+the code until it fills them), because every change of height lays the whole screen
+out and, the view following the reply, redraws all of it. A chunk is highlighted
+once, when it is full (or when the block closes), at most one chunk per redraw: when
+many fill at once (a fast model, a stored reply) the rest are shown plain and
+highlighted one at a time, each in a turn of the event loop of its own
+(:attr:`CodeBlock.highlighted` tells when all are).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from textual.widgets import Label, Static
 
 CHUNK_LINES = 10
 GROW_LINES = 5  # CHUNK_LINES is a multiple of it: a full chunk has no blank lines
+GROUP_LINES = 40  # highlighted chunks join up to this many lines a widget
 
 
 class CodeBlock(Vertical):
@@ -50,6 +53,9 @@ class CodeBlock(Vertical):
         self._full = 0  # offset in the body where the last chunk starts
         self._last_lines = 0  # lines the last chunk takes on screen
         self._unhighlighted: deque[tuple[Static, str]] = deque()  # full chunks shown plain
+        # Full chunks highlighted, with what they show and how many lines: they join up to
+        # GROUP_LINES lines a widget (Textual lays out every widget of a growing block).
+        self._joined: dict[Static, tuple[Content, int]] = {}
         self._draining = False  # a turn to highlight the next of them is coming
 
     def compose(self) -> ComposeResult:
@@ -107,9 +113,22 @@ class CodeBlock(Vertical):
         return self._chunks[-1]
 
     def _highlight_next(self) -> None:
-        """Highlight the oldest full chunk still plain; the next one in a later turn."""
+        """Highlight the oldest full chunk still plain, joining it to the highlighted chunk
+        above if that has room; the next one in a later turn."""
         chunk, part = self._unhighlighted.popleft()
-        chunk.update(self._highlight(part), layout=False)
+        content = self._highlight(part)
+        index = self._chunks.index(chunk)
+        above = self._chunks[index - 1] if index else None
+        if above in self._joined and self._joined[above][1] < GROUP_LINES:
+            joined, lines = self._joined[above]
+            self._joined[above] = (Content("\n").join([joined, content]), lines + CHUNK_LINES)
+            above.update(self._joined[above][0])
+            del self._chunks[index]
+            chunk.display = False  # at once: its removal waits for a turn of the event loop
+            chunk.remove()
+        else:
+            self._joined[chunk] = (content, CHUNK_LINES)
+            chunk.update(content, layout=False)
         if self._unhighlighted and not self._draining:
             self._draining = True
             self.call_later(self._drain)

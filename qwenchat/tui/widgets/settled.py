@@ -47,7 +47,7 @@ async def draw(widget: Widget) -> list[Strip] | None:
             if widget.outer_size != size:
                 return None
         lines += compositor.draw_rows(top, min(top + DRAW_ROWS, size.height))
-    return [line.discard_meta() for line in lines]
+    return lines
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class SettledLines(Widget):
         width or in another theme; ``drawn_width``: the width it was drawn at."""
         super().__init__()
         self.lines: list[Strip] = []
-        """What it shows, a line a row."""
+        """What it shows, a line a row, as the parts drew them (their links and offsets
+        within their own widgets are dropped when a line is shown)."""
         self.parts: list[tuple[Part, range]] = []
         """Each part, and the lines it drew."""
         self.drawn_width = drawn_width
@@ -90,15 +91,15 @@ class SettledLines(Widget):
 
     def extend(self, other: SettledLines, *, gap: int, blank: Strip) -> None:
         """Show the lines of ``other`` (the parts that follow) after ``gap`` blank lines."""
-        self.lines += [blank.apply_offsets(0, len(self.lines) + y) for y in range(gap)]
+        self.lines += [blank] * gap
         top = len(self.lines)
-        self.lines += [line.apply_offsets(0, top + y) for y, line in enumerate(other.lines)]
+        self.lines += other.lines
         self.parts += [(part, range(top + r.start, top + r.stop)) for part, r in other.parts]
         self.refresh(layout=True)
 
     def _add(self, lines: list[Strip], part: Part) -> None:
         top = len(self.lines)
-        self.lines += [line.apply_offsets(0, top + y) for y, line in enumerate(lines)]
+        self.lines += lines
         self.parts.append((part, range(top, len(self.lines))))
 
     @property
@@ -112,7 +113,8 @@ class SettledLines(Widget):
     def render_line(self, y: int) -> Strip:
         if y >= len(self.lines):
             return Strip.blank(self.size.width)
-        line = self.lines[y]
+        # Only the rows on screen, and Textual keeps what this returns until a change.
+        line = self.lines[y].discard_meta().apply_offsets(0, y)
         selection = self.text_selection
         span = selection.get_span(y) if selection is not None else None
         if span is None:
