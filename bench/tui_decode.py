@@ -10,7 +10,7 @@ the seed and max_tokens), with qwenchat's default threads (or --threads for both
 
 Decode tokens/s is what the engine reports for the reply (tokens after the first,
 over the time since the first), shown by the TUI with one decimal. The TUI draws
-the reply while it decodes (a redraw every 1/15 s, in the same process); that cost
+the reply while it decodes (a redraw every 1/10 s, in the same process); that cost
 is what this measures. Target: a/b >= 0.9. A warning says when the two sides did
 not write the same number of tokens (they should: greedy, same seed).
 
