@@ -16,6 +16,7 @@ from qwenchat.tui.app import Launch, QwenchatApp
 from qwenchat.tui.widgets.messages import AssistantBubble, ToolCallPanel
 from tests.sandbox_layers import skip_unless_usable
 from tests.terminal import Tmux
+from tests.tui.conftest import settled_parts
 
 pytestmark = pytest.mark.model
 
@@ -96,6 +97,9 @@ def test_pilot_tir_on_the_real_model_runs_the_code_and_shows_the_answer(
             assert bubble.text == app.state.chat.messages[-1].content
             (code, output, *_) = bubble.reply.code_blocks
             assert (code.language, output.language, output.code) == ("python", "output", PRODUCT)
+            # As drawn, once settled into lines: the output block shows the product.
+            drawn = {part.language: text for part, text in await settled_parts(pilot, bubble.reply)}
+            assert drawn["output"].split("\n") == [" output", f" {PRODUCT}"]
             footer = str(bubble.footer.render())
             assert "1 tool run in" in footer
             assert f"answer: {PRODUCT}" in footer  # observed at temperature 0

@@ -24,6 +24,7 @@ from tests.tui.conftest import (
     ready,
     replies,
     send,
+    settled_parts,
     wait_for,
     wait_reply_end,
 )
@@ -214,6 +215,9 @@ async def test_tir_runs_the_models_python(store: SessionStore) -> None:
         assert bubble.text == TIR_REPLY + "42\n```\n" + TIR_ANSWER
         outputs = [b for b in bubble.reply.code_blocks if b.language == "output"]
         assert [b.code for b in outputs] == ["42"]
+        # Drawn, settled: the output block shows its output (it came in one delta).
+        drawn = {part.language: text for part, text in await settled_parts(pilot, bubble.reply)}
+        assert drawn["output"].split("\n") == [" output", " 42"]
         figures = str(bubble.footer.render())
         assert "1 tool run in" in figures and "answer: 42" in figures
         assert app.state.chat.messages[-1].content.endswith(TIR_ANSWER)

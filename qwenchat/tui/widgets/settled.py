@@ -38,7 +38,11 @@ async def draw(widget: Widget) -> list[Strip] | None:
     compositor = RowCompositor()
     size = widget.outer_size
     compositor.reflow(widget, size)
-    if _content_height(widget, compositor) != size.height:
+    if _content_height(widget, compositor) != size.height or any(
+        # A widget draws at the size the screen gave it: a new one may not have any yet.
+        child.outer_size != geometry.region.size
+        for child, geometry in compositor.full_map.items()
+    ):
         return None
     lines: list[Strip] = []
     for top in range(0, size.height, DRAW_ROWS):
