@@ -486,4 +486,3 @@ async def test_text_in_settled_parts_can_be_selected() -> None:
         line = settled.render_line(y)
         chosen = [seg.text for seg in line if seg.style and seg.style.bgcolor == style.bgcolor]
         assert "".join(chosen) == line.text[:3]
-
