@@ -77,7 +77,11 @@ def main() -> None:
             term.type(PROMPT)
             term.keys("Enter")
             try:
-                screen = term.wait_for(lambda s: FOOTER.search(s) is not None, timeout=600)
+                # Read the screen once a second: tmux's default 10 ms polling starts 100
+                # tmux clients a second, which took a fifth of the decode speed.
+                screen = term.wait_for(
+                    lambda s: FOOTER.search(s) is not None, timeout=600, poll=1.0
+                )
             except TerminalError as exc:
                 raise BenchError(str(exc)) from None
         found = FOOTER.search(screen)
