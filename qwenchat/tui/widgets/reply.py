@@ -289,8 +289,7 @@ class ReplyView(Vertical):
         self._lock = threading.Lock()
         self._fences = FenceTracker()
         self._fed = 0  # how much of ``text`` has gone into parts
-        self._prose_widget: _Prose | None = None
-        self._markdown: MarkdownStream | None = None
+        self._markdown: MarkdownStream | None = None  # the prose part being written
         self._source = ""  # what the prose part being written has been given
         self._line_checked = 0  # where the last line looked at for a new block begins
         self._code: CodeBlock | None = None
@@ -397,21 +396,22 @@ class ReplyView(Vertical):
         return True
 
     async def _start_prose(self) -> None:
-        self._prose_widget = _Prose(parser_factory=_parser)
-        await self.mount(self._prose_widget)
-        self._markdown = Markdown.get_stream(self._prose_widget)
+        prose = _Prose(parser_factory=_parser)
+        await self.mount(prose)
+        self._markdown = Markdown.get_stream(prose)
         self._source = ""
         self._line_checked = 0
 
     async def _end_prose(self) -> None:
         """The prose part being written is finished."""
-        if self._markdown is None or self._prose_widget is None:
+        if self._markdown is None:
             return
         await self._markdown.stop()
-        for paragraph in self._prose_widget.query_children(_Paragraph):
+        prose = self._markdown.markdown_widget
+        for paragraph in prose.query_children(_Paragraph):
             paragraph.release()
-        self._settle(self._prose_widget, Part("prose", self._source))
-        self._markdown = self._prose_widget = None
+        self._settle(prose, Part("prose", self._source))
+        self._markdown = None
 
     def _end_code(self, code: str) -> None:
         """The code block being written closed with ``code`` inside."""
@@ -520,11 +520,9 @@ class ReplyView(Vertical):
 
 
 def _shows(widget: Widget, part: Part) -> bool:
-    """Whether ``widget`` shows all of ``part``: Markdown done parsing and
-    mounting it, a code block closed and highlighted."""
+    """Whether ``widget`` shows all of ``part``: Markdown done parsing and mounting it, a
+    code block closed and highlighted."""
     if isinstance(widget, CodeBlock):
-        done = widget.closed and widget.highlighted
-    else:
-        assert isinstance(widget, Markdown)
-        done = widget.source == part.text and not widget.lock.is_locked
-    return done
+        return widget.closed and widget.highlighted
+    assert isinstance(widget, Markdown)
+    return widget.source == part.text and not widget.lock.is_locked
