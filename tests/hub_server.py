@@ -167,13 +167,19 @@ def _handler_for(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._error(404, "NotFound", "no such endpoint")
 
-        def _model_info(self, repo_id: str, revision: str, blobs: bool) -> None:
+        def _repo(self, repo_id: str, revision: str) -> Repo | None:
+            """The repository at ``revision``; None once the hub's 404 is sent."""
             repo = hub.repos.get(repo_id)
             if repo is None:
                 self._error(404, "RepoNotFound", "Repository not found")
-                return
-            if revision not in ("main", repo.commit):
+            elif revision not in ("main", repo.commit):
                 self._error(404, "RevisionNotFound", "Invalid rev id")
+                return None
+            return repo
+
+        def _model_info(self, repo_id: str, revision: str, blobs: bool) -> None:
+            repo = self._repo(repo_id, revision)
+            if repo is None:
                 return
             siblings: list[dict[str, Any]] = []
             for path, file in repo.files.items():
@@ -187,12 +193,8 @@ def _handler_for(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
             self._json(200, {**info, "private": False, "siblings": siblings})
 
         def _resolve(self, repo_id: str, revision: str, path: str) -> None:
-            repo = hub.repos.get(repo_id)
+            repo = self._repo(repo_id, revision)
             if repo is None:
-                self._error(404, "RepoNotFound", "Repository not found")
-                return
-            if revision not in ("main", repo.commit):
-                self._error(404, "RevisionNotFound", "Invalid rev id")
                 return
             file = repo.files.get(path)
             if file is None:
