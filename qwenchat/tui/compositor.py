@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from weakref import WeakKeyDictionary
 
-from textual._compositor import Compositor
-from textual.geometry import Region
+from textual._compositor import Compositor, CompositorMap, ReflowResult
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -31,6 +32,17 @@ def _blank(widget: Widget) -> bool:
     )
 
 
+def _paint_key(widget: Widget) -> tuple[object, ...] | None:
+    """What the lines of a blank container depend on, besides its size and place (its
+    scroll offset: its children are drawn where it is scrolled to); None for any other
+    widget."""
+    if not _blank(widget):
+        return None
+    styles = widget.styles
+    hatch = styles.hatch if styles.has_rule("hatch") else None
+    return (widget.scroll_offset, widget.background_colors, styles.tint, hatch, widget.opacity)
+
+
 class RowCompositor(Compositor):
     """Textual's compositor draws every line that every widget behind a changed region
     shows on screen, to keep only the changed rows: a streamed reply changes a few rows a
@@ -38,18 +50,105 @@ class RowCompositor(Compositor):
     draws only the rows that the update covers (whole rows: the cuts across them stay as
     Textual makes them), and a blank container's line once."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._painted: WeakKeyDictionary[Widget, tuple[object, ...]] = WeakKeyDictionary()
+
+    def update_widgets(self, widgets: set[Widget]) -> None:
+        # Textual repaints all of a container whenever a child is mounted in it or removed
+        # from it, as if its own lines had changed: a reply's column, on every new part.
+        # A blank container's lines change only with its colours; a change of its size or
+        # place, or of its children's, is the layout's to repaint, and the layout does.
+        for widget in widgets:
+            key = _paint_key(widget)
+            if key is not None and self._painted.get(widget) == key:
+                widget._exchange_repaint_regions()
+            elif key is not None:
+                self._painted[widget] = key
+        super().update_widgets(widgets)
+
+    def reflow(self, parent: Widget, size: Size) -> ReflowResult:
+        old = self._full_map
+        result = super().reflow(parent, size)
+        if size.region not in self._dirty_regions:
+            self._trim_repaints(old)
+        # The layout placed the children of a scrolled container where it scrolled to, and
+        # marked those that moved: its own blank lines are the same at any offset.
+        for widget, key in list(self._painted.items()):
+            if widget in self._full_map and key[0] != widget.scroll_offset:
+                self._painted[widget] = (widget.scroll_offset, *key[1:])
+        return result
+
+    def _keeps(self, widget: Widget, rows: int) -> bool:
+        """Whether the top ``rows`` rows of ``widget``, which grew below them, are as they
+        were when last drawn: it says so (``kept_rows``), or it is a blank container and
+        its colours are the same."""
+        key = _paint_key(widget)
+        if key is not None and self._painted.get(widget) == key:
+            return True
+        kept = getattr(widget, "kept_rows", None)
+        return isinstance(kept, int) and kept >= rows
+
+    def _trim_repaints(self, old: CompositorMap) -> None:
+        """Textual repaints all of every widget whose geometry changed in any way. Two
+        kinds need less: one still in the same place (only its container's size changed:
+        the parts of a reply beside one that grew) needs nothing, as a widget whose look
+        changes refreshes itself; one that grew downwards in the same place, keeping its
+        rows (settled lines that took a finished part's, a reply's column), needs only its
+        new rows: the rows above are on the screen."""
+        new = self._full_map
+        trimmed: dict[Widget, Region | None] = {}  # what each still needs drawn
+        for widget, was in old.items():
+            now = new.get(widget)
+            if now is None or now == was:
+                continue
+            # What the widget shows of itself: its clip grows with its container.
+            was_shown = was.clip.intersection(was.region)
+            shown = now.clip.intersection(now.region)
+            if now.region == was.region and shown == was_shown:
+                # Only its container (or its place among its siblings) changed; the order
+                # it is drawn in, which changes with its siblings, matters only where
+                # widgets overlap, and a reply's do not.
+                trimmed[widget] = None
+            elif (
+                now.region.offset == was.region.offset
+                and now.region.width == was.region.width
+                and now.region.height > was.region.height
+                and shown.offset == was_shown.offset
+                and shown.width == was_shown.width
+                and self._keeps(widget, was.region.height)
+            ):
+                top = max(shown.y, was.region.bottom)
+                trimmed[widget] = Region(shown.x, top, shown.width, max(0, shown.bottom - top))
+        if not trimmed:
+            return
+        # A rectangle another change also marked stays.
+        others = {
+            geometry.clip.intersection(geometry.region)
+            for widget, geometry in new.items() ^ old.items()
+            if widget not in trimmed
+        }
+        for widget, needed in trimmed.items():
+            was, now = old[widget], new[widget]
+            marked = {was.clip.intersection(was.region), now.clip.intersection(now.region)}
+            self._dirty_regions -= marked - others
+            if needed:
+                self._dirty_regions.add(needed)
+
     def _get_renders(
         self, crop: Region | None = None
     ) -> Iterable[tuple[Region, Region, list[Strip]]]:
         crop = self.size.region if crop is None else crop
         rows = Region(0, crop.y, self.size.width, crop.height)
+        # In render order, front to back: what the first widget draws over a cut wins.
         for widget, (region, clip) in self.visible_widgets.items():
             # _render_chops places the lines at region ∩ clip: narrowing the clip to the
             # rows narrows both what is drawn and where it goes.
             clip = clip.intersection(rows)
-            x, y, width, height = region.intersection(clip)
-            if not (width and height):
-                continue
+            shown = region.intersection(clip)
+            x, y, width, height = shown
+            if not (width and height) or x >= crop.right or x + width <= crop.x:
+                continue  # nothing of it is in the update (the conversation's scrollbar)
             if _blank(widget):
                 [line] = widget.render_lines(Region(x - region.x, y - region.y, width, 1))
                 yield region, clip, [line] * height
@@ -59,6 +158,8 @@ class RowCompositor(Compositor):
                     clip,
                     widget.render_lines(Region(x - region.x, y - region.y, width, height)),
                 )
+            if crop in shown:
+                return  # all of the update is this widget's: what is behind it is hidden
 
     def draw_rows(self, top: int, bottom: int) -> list[Strip]:
         """The lines from row ``top`` to row ``bottom`` (excluded) of what it holds."""
