@@ -20,7 +20,13 @@ from textual.widgets._markdown import (
 )
 
 from qwenchat.tui.widgets.code_block import CHUNK_LINES, GROUP_LINES, GROW_LINES, CodeBlock
-from qwenchat.tui.widgets.reply import FenceClosed, FenceOpened, FenceTracker, ReplyView
+from qwenchat.tui.widgets.reply import (
+    ROOM_LINES,
+    FenceClosed,
+    FenceOpened,
+    FenceTracker,
+    ReplyView,
+)
 from qwenchat.tui.widgets.settled import SettledLines
 from tests.tui.conftest import settled_parts
 
@@ -352,6 +358,36 @@ async def test_a_paragraph_growing_within_its_line_is_repainted_without_a_layout
         await pilot.pause()
         assert layouts
         assert "narrow screen." in screen_text(app)
+
+
+def used_lines(view: ReplyView) -> int:
+    """How many lines of the reply's height what it shows takes."""
+    last = view.children[-1]
+    return last.region.bottom + last.styles.margin.bottom - view.content_region.y
+
+
+@pytest.mark.asyncio
+async def test_a_streaming_reply_grows_in_steps_of_blank_room_and_gives_it_back() -> None:
+    app = ReplyApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = await mounted(app, ReplyView())
+        heights, room = [], []
+        for n in range(24):
+            view.feed(f"Paragraph {n}.\n\n")
+            await view.flush()
+            await pilot.pause()
+            await pilot.pause()
+            heights.append(view.size.height)
+            room.append(view.size.height - used_lines(view))
+        # Each paragraph is two lines more, but the reply's height (and so where the view
+        # scrolls to) changes once every few of them, and there is always room below.
+        assert heights[-1] >= 2 * 24
+        assert len(set(heights)) <= 2 * 24 // ROOM_LINES + 2
+        assert min(room) >= 0 and max(room) <= ROOM_LINES + 2 and sum(room) > 24
+        await view.finish()
+        await pilot.pause()
+        await pilot.pause()
+        assert view.size.height == used_lines(view)
 
 
 def screen_text(app: App[None]) -> str:

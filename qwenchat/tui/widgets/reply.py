@@ -116,6 +116,12 @@ RESERVE_LINES = 2
 """Blank lines a growing top-level paragraph keeps below its text, so that it needs a
 layout every third line it fills instead of every line."""
 
+ROOM_LINES = 6
+"""Blank lines a streaming reply keeps below what it shows. While it grows into them its
+height stays the same, so a layout moves nothing outside it: the view, following the
+reply, scrolls once every few lines (and repaints the whole screen then) instead of once a
+line."""
+
 
 class _Paragraph(MarkdownParagraph):
     """A paragraph that is only repainted, not laid out again, while it grows within the
@@ -307,6 +313,20 @@ class ReplyView(Vertical):
         self.app.theme_changed_signal.subscribe(self, self._redraw_settled)
         if self._complete:
             await self.finish()
+        else:
+            self.screen.screen_layout_refresh_signal.subscribe(self, self._keep_room)
+
+    def _keep_room(self, _screen: object) -> None:
+        """After a layout: give the reply :data:`ROOM_LINES` more blank lines once it has
+        filled those it had (or if it has far too many: a wider screen)."""
+        if self._finished or not self.children or not self.children[-1].region:
+            return  # a part just mounted is not laid out yet
+        last = self.children[-1]
+        used = last.region.bottom + last.styles.margin.bottom - self.content_region.y
+        room = self.styles.min_height
+        lines = int(room.value) if room is not None else 0
+        if used >= lines or used < lines - 2 * ROOM_LINES:
+            self.styles.min_height = used + ROOM_LINES
 
     def feed(self, delta: str) -> None:
         """Add text the model wrote; safe to call from any thread."""
@@ -427,6 +447,7 @@ class ReplyView(Vertical):
         self._finished = True
         async with self._flushing:  # after a flush the timer is running
             self._timer.stop()
+            self.styles.min_height = None
             await self._flush()
             if self._code is not None:  # the reply ended inside a fence
                 self._end_code(self.text[self._fed :])

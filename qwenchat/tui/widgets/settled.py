@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rich.segment import Segment
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
@@ -91,15 +91,36 @@ class SettledLines(Widget):
         self.parts: list[tuple[Part, range]] = []
         """Each part, and the lines it drew."""
         self.drawn_width = drawn_width
+        self.kept_rows: int | None = None
+        """How many rows at its top are as they were when last drawn, after it grew below
+        them: the screen's :class:`RowCompositor` draws only the rows below. None: not
+        grown since the last layout."""
         self._add(lines, part)
 
     def extend(self, other: SettledLines, *, gap: int, blank: Strip) -> None:
         """Show the lines of ``other`` (the parts that follow) after ``gap`` blank lines."""
+        kept = len(self.lines)
+        self.kept_rows = kept if self.kept_rows is None else min(self.kept_rows, kept)
         self.lines += [blank] * gap
         top = len(self.lines)
         self.lines += other.lines
         self.parts += [(part, range(top + r.start, top + r.stop)) for part, r in other.parts]
-        self.refresh(layout=True)
+        self.refresh(layout=True, repaint=False)  # the layout repaints the new rows
+
+    def _set_dirty(self, *regions: Region) -> None:
+        # Textual marks all of a widget for a repaint when its size or style changes;
+        # after growth only the new rows need it, as the compositor was told by kept_rows.
+        if not regions and self.kept_rows is not None and self.size.width == self.drawn_width:
+            kept = self.kept_rows
+            regions = (Region(0, kept, self.size.width, max(1, self.size.height - kept)),)
+        super()._set_dirty(*regions)
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        resized = super()._size_updated(size, virtual_size, container_size, layout)
+        self.kept_rows = None  # laid out: what it grew by is on its way to the screen
+        return resized
 
     def _add(self, lines: list[Strip], part: Part) -> None:
         top = len(self.lines)
