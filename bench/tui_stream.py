@@ -3,8 +3,9 @@
 Scripted replies are fed token by token from a thread, as the app's reply worker does,
 into the real widgets (the Conversation, an AssistantBubble, its ReplyView buffering the
 deltas and redrawing every FLUSH_INTERVAL) in an app laid out like qwenchat's (its style
-sheet; the conversation above the focused input box, the status line, the key hints),
-on a virtual 120x40 terminal: the whole render path runs, escape sequences included,
+sheet; the conversation above the focused input box, the status line, the key hints;
+the input's cursor held still, as the app holds it while a reply streams), on a virtual
+120x40 terminal: the whole render path runs, escape sequences included,
 and the output is dropped. Two replies, each at 50 tokens/s and at full speed (every
 delta fed as fast as the thread can call feed(), so one redraw shows the whole reply,
 as when a stored reply is shown):
@@ -539,6 +540,8 @@ async def stream_once(
             await asyncio.sleep(0.5)
             idle_busy = sum(b for _, b in clock.busy) / (time.perf_counter() - idle_from)
             clock.busy.clear()
+            # As QwenchatApp._writing does while a reply streams (a blink repaints the box).
+            app.query_one(PromptInput).cursor_blink = False
             collector = GcClock()
             policy = Collector()
             if gc_mode == "app":  # what QwenchatApp does around a reply

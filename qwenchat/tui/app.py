@@ -335,7 +335,7 @@ class QwenchatApp(App[None]):
         chat = self.state.chat
         assert chat is not None
         self.stream = stream
-        self.collector.streaming()
+        self._writing(True)
         self.status.set(state="writing…  (Esc stops)")
         await self.conversation.stream_reply(stream, tir=chat.tir, measure=chat.context_tokens)
 
@@ -345,9 +345,19 @@ class QwenchatApp(App[None]):
     async def on_conversation_reply_failed(self, event: Conversation.ReplyFailed) -> None:
         await self._reply_failed(event.error)
 
+    def _writing(self, writing: bool) -> None:
+        """While a reply streams: no full garbage collections (see collector.py), and a
+        cursor that does not blink (each blink repaints the input box: about 2 ms of the
+        UI thread, which the reply's redraws need)."""
+        if writing:
+            self.collector.streaming()
+        else:
+            self.collector.settled()
+        self.query_one(PromptInput).cursor_blink = not writing
+
     async def _reply_done(self, reply: Reply, context_used: int) -> None:
         self.stream = None
-        self.collector.settled()
+        self._writing(False)
         self.status.set(
             state="",
             tokens_per_s=reply.timings.decode_tokens_per_s,
@@ -358,7 +368,7 @@ class QwenchatApp(App[None]):
 
     async def _reply_failed(self, error: str) -> None:
         self.stream = None
-        self.collector.settled()
+        self._writing(False)
         self.status.set(state="")
         await self._error(error)
 

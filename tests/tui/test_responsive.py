@@ -1,5 +1,6 @@
 """While the model writes, the UI answers: the input, the sidebar and scrolling work,
-and the view follows the reply only until the user scrolls up."""
+and the view follows the reply only until the user scrolls up. The input's cursor stops
+blinking until the reply ends."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ async def test_input_sidebar_and_scrolling_respond_while_the_model_writes(
         assert app.stream is not None  # still writing
         # The view follows the reply to its end.
         await wait_for(pilot, lambda: conversation.scroll_y >= conversation.max_scroll_y - 1)
-
+        # The input's cursor holds still meanwhile (a blink would repaint the box).
         box = app.query_one(PromptInput)
+        assert not box.cursor_blink
+
         box.focus()
         await pilot.press(*"next question")
         assert box.text == "next question"
@@ -51,3 +54,4 @@ async def test_input_sidebar_and_scrolling_respond_while_the_model_writes(
         await wait_for(pilot, lambda: tracked(app).replies_ended == 1, "the reply to stop")
         assert LONG.startswith(replies(app)[0].text) and len(replies(app)[0].text) > 100
         assert box.text == "next question"  # what was typed meanwhile is still there
+        assert box.cursor_blink
