@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from weakref import WeakKeyDictionary
 
-from textual._compositor import Compositor, CompositorMap, ReflowResult
+from textual._compositor import ChopsUpdate, Compositor, CompositorMap, ReflowResult
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
+from textual.widgets import Static
 
 
 def _blank(widget: Widget) -> bool:
     """Whether every line ``widget`` draws is the same blank line: a container that draws
     nothing of its own (no content, border, outline or keyline), its children drawn over
     its background. Textual draws each of those lines anew whenever the container
-    changes size, and a growing reply resizes five of them, each as tall as the screen."""
+    changes size, and a growing reply resizes five of them, each as tall as the screen.
+    A Markdown list is one too: a Static given no content."""
     cls = type(widget)
     if not (
         widget.is_container
-        and cls.render is Widget.render
         and cls.render_line is Widget.render_line
         and cls.render_lines is Widget.render_lines
+    ):
+        return False
+    if cls.render is not Widget.render and not (
+        cls.render is Static.render and isinstance(widget.content, str) and not widget.content
     ):
         return False
     styles = widget.styles
@@ -43,15 +48,33 @@ def _paint_key(widget: Widget) -> tuple[object, ...] | None:
     return (widget.scroll_offset, widget.background_colors, styles.tint, hatch, widget.opacity)
 
 
+def _runs(rows: list[int]) -> Iterator[tuple[int, int]]:
+    """The runs of consecutive numbers in sorted ``rows``, as (first, last + 1)."""
+    start = previous = rows[0]
+    for row in rows[1:]:
+        if row != previous + 1:
+            yield start, previous + 1
+            start = row
+        previous = row
+    yield start, previous + 1
+
+
 class RowCompositor(Compositor):
     """Textual's compositor draws every line that every widget behind a changed region
     shows on screen, to keep only the changed rows: a streamed reply changes a few rows a
     redraw, and drawing the other thirty cost the UI thread 1 to 3 ms each time. This one
-    draws only the rows that the update covers (whole rows: the cuts across them stay as
-    Textual makes them), and a blank container's line once."""
+    draws, of each rectangle the update holds, only the rows, and only the widgets in it
+    that are not hidden behind a widget covering all of it (a growing paragraph, in front
+    of the five containers it is in); each of those across the whole row (the cuts
+    across it stay as Textual makes them), and a blank container's line once.
+
+    It also spares Textual's repaints that redraw what is on the screen already: a blank
+    container's after a child came or went, and a layout's of widgets that did not move
+    or only grew (see :meth:`_trim_repaints`)."""
 
     def __init__(self) -> None:
         super().__init__()
+        self._updating: list[Region] = []  # the rectangles of the update being drawn
         self._painted: WeakKeyDictionary[Widget, tuple[object, ...]] = WeakKeyDictionary()
 
     def update_widgets(self, widgets: set[Widget]) -> None:
@@ -135,31 +158,42 @@ class RowCompositor(Compositor):
             if needed:
                 self._dirty_regions.add(needed)
 
+    def render_partial_update(self) -> ChopsUpdate | None:
+        self._updating = list(self._dirty_regions)  # Textual's keeps only their union
+        try:
+            return super().render_partial_update()
+        finally:
+            self._updating = []
+
     def _get_renders(
         self, crop: Region | None = None
     ) -> Iterable[tuple[Region, Region, list[Strip]]]:
         crop = self.size.region if crop is None else crop
-        rows = Region(0, crop.y, self.size.width, crop.height)
+        # What is still to draw: the update's rectangles (their union can be much more:
+        # a row at the top and the scrollbar's column make the whole screen).
+        pending = [r for r in self._updating if r.overlaps(crop)] or [crop]
         # In render order, front to back: what the first widget draws over a cut wins.
         for widget, (region, clip) in self.visible_widgets.items():
-            # _render_chops places the lines at region ∩ clip: narrowing the clip to the
-            # rows narrows both what is drawn and where it goes.
-            clip = clip.intersection(rows)
             shown = region.intersection(clip)
-            x, y, width, height = shown
-            if not (width and height) or x >= crop.right or x + width <= crop.x:
+            hits = [r for r in pending if r.overlaps(shown)] if shown else []
+            if not hits:
                 continue  # nothing of it is in the update (the conversation's scrollbar)
-            if _blank(widget):
-                [line] = widget.render_lines(Region(x - region.x, y - region.y, width, 1))
-                yield region, clip, [line] * height
-            else:
-                yield (
-                    region,
-                    clip,
-                    widget.render_lines(Region(x - region.x, y - region.y, width, height)),
-                )
-            if crop in shown:
-                return  # all of the update is this widget's: what is behind it is hidden
+            rows = sorted({y for r in hits for y in r.intersection(shown).line_range})
+            for top, bottom in _runs(rows):
+                # _render_chops places the lines at region ∩ clip: narrowing the clip to
+                # the rows narrows both what is drawn and where it goes.
+                run = clip.intersection(Region(0, top, self.size.width, bottom - top))
+                x, y, width, height = region.intersection(run)
+                if _blank(widget):
+                    [line] = widget.render_lines(Region(x - region.x, y - region.y, width, 1))
+                    yield region, run, [line] * height
+                else:
+                    lines = widget.render_lines(Region(x - region.x, y - region.y, width, height))
+                    yield region, run, lines
+            # A rectangle this widget covers is done: what is behind it there is hidden.
+            pending = [r for r in pending if r not in shown]
+            if not pending:
+                return
 
     def draw_rows(self, top: int, bottom: int) -> list[Strip]:
         """The lines from row ``top`` to row ``bottom`` (excluded) of what it holds."""

@@ -13,6 +13,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static
 
 from qwenchat.tui.compositor import RowCompositor
@@ -80,13 +81,20 @@ async def test_a_partial_update_draws_the_rows_textual_would_and_only_those(
 
 
 class Column(App[None]):
-    CSS = "#column { height: auto; background: $boost; }"
+    """Settled lines in a column (a Vertical, or a Static without content: a Markdown
+    list is one), a line below it."""
+
+    CSS = "#column { height: auto; layout: vertical; background: $boost; }"
+
+    def __init__(self, column: type[Widget] = Vertical) -> None:
+        super().__init__()
+        self.column = column
 
     def get_default_screen(self) -> ChatScreen:
         return ChatScreen()
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="column"):
+        with self.column(id="column"):
             yield SettledLines(
                 [Strip([Segment(f"settled {n}")]) for n in range(3)],
                 Part("prose", "settled"),
@@ -118,8 +126,11 @@ def record_rows(app: App[None]) -> list[int]:
 
 
 @pytest.mark.asyncio
-async def test_a_child_mounted_in_a_blank_container_repaints_its_rows_not_the_containers() -> None:
-    app = Column()
+@pytest.mark.parametrize("column", [Vertical, Static])
+async def test_a_child_mounted_in_a_blank_container_repaints_its_rows_not_the_containers(
+    column: type[Widget],
+) -> None:
+    app = Column(column)
     async with app.run_test(size=(60, 12)) as pilot:
         await warm(app, pilot)
         rows = record_rows(app)
@@ -155,3 +166,27 @@ async def test_settled_lines_that_grow_repaint_only_their_new_rows() -> None:
             "first",
             "below",
         ]
+
+
+@pytest.mark.asyncio
+async def test_an_update_of_two_distant_rows_draws_those_rows_only() -> None:
+    app = Rows()
+    async with app.run_test(size=(60, 24)) as pilot:
+        await pilot.pause()
+        compositor = app.screen._compositor
+        regions = [app.query_one("#s1").region, app.query_one("#s8").region]
+        drawn: list[tuple[Region, Region, list[Strip]]] = []
+        get_renders = compositor._get_renders
+
+        def recorded(crop: Region | None = None):  # type: ignore[no-untyped-def]
+            for render in get_renders(crop):
+                drawn.append(render)
+                yield render
+
+        compositor._get_renders = recorded  # type: ignore[method-assign]
+        ours = update(compositor, regions)
+        compositor._get_renders = partial(Compositor._get_renders, compositor)  # type: ignore[method-assign]
+        assert update(compositor, regions) == ours
+        assert "line 1" in ours and "line 8" in ours and "line 4" not in ours
+        rows = {y for region, clip, _ in drawn for y in region.intersection(clip).line_range}
+        assert rows == {y for region in regions for y in region.line_range}
