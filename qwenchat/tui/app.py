@@ -458,6 +458,11 @@ class QwenchatApp(App[None]):
         self.push_screen(TextEditScreen("Edit your last message", current), edited)
 
     def action_copy(self, what: str = "reply") -> None:
+        """Copy the last reply, its last code block (``code``), or any message or code
+        block picked from a list (``pick``)."""
+        if what == "pick":
+            self._pick_copy()
+            return
         reply = self.conversation.last_reply
         if reply is None or not reply.text.strip():
             self.notify("there is no reply to copy yet", severity="warning")
@@ -469,8 +474,28 @@ class QwenchatApp(App[None]):
                 self.notify("the last reply has no code block", severity="warning")
                 return
             text = blocks[-1].code
+        self._copy(text, what)
+
+    def _copy(self, text: str, what: str) -> None:
         self.copy_to_clipboard(text)
         self.notify(f"copied {len(text)} characters ({what})")
+
+    def _pick_copy(self) -> None:
+        from qwenchat.tui.screens.picker import PickerScreen
+
+        found = self.conversation.copyable()
+        if not found:
+            self.notify("there is nothing to copy yet", severity="warning")
+            return
+        texts = {str(n): (text, what) for n, (what, text) in enumerate(found)}
+        options = [(key, _copy_label(what, text)) for key, (text, what) in texts.items()]
+
+        def picked(key: str | None) -> None:
+            if key is not None:
+                self._copy(*texts[key])
+
+        options.reverse()  # newest first
+        self.push_screen(PickerScreen("Copy to the clipboard", options), picked)
 
     async def action_new_session(self) -> None:
         if self._busy():
@@ -649,3 +674,11 @@ class QwenchatApp(App[None]):
         if self.stream is not None:
             self.stream.cancel()
         self.state.close()
+
+
+def _copy_label(what: str, text: str) -> str:
+    """A line for the copy picker: what it is, and how it begins."""
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    lines = text.count("\n") + 1
+    first = first if len(first) <= 60 else first[:59] + "…"
+    return f"{what} ({lines} line{'s' if lines > 1 else ''}): {first}"

@@ -179,6 +179,33 @@ async def test_copy_the_reply_or_its_last_code_block(store: SessionStore) -> Non
         assert app.clipboard == CODE_REPLY
 
 
+async def test_copy_pick_copies_any_message_or_code_block(store: SessionStore) -> None:
+    app = make_app(store, [CODE_REPLY, "Second answer."])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await command(pilot, "/copy pick")
+        assert any("nothing to copy" in m for m in app.tracked.messages("warning"))
+        await send(pilot, "Show me code")
+        await send(pilot, "And then?")
+        await command(pilot, "/copy pick")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
+        options = app.screen.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        # Newest first: each message, and each code block of a reply after it.
+        assert labels == [
+            "reply (1 line): Second answer.",
+            "you (1 line): And then?",
+            "code sh (2 lines): echo second",
+            "code python (1 line): print('first')",
+            "reply (10 lines): Two blocks:",
+            "you (1 line): Show me code",
+        ]
+        options.highlighted = labels.index("code python (1 line): print('first')")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.clipboard == "print('first')", "the copy")
+        assert not isinstance(app.screen, PickerScreen)
+
+
 async def test_copy_code_without_a_code_block_warns(store: SessionStore) -> None:
     app = make_app(store, ["Just prose."])
     async with app.run_test(size=SIZE) as pilot:

@@ -176,6 +176,20 @@ class Conversation(VerticalScroll):
         await self._close(bubble)
         self.post_message(self.ReplyFailed(error))
 
+    def copyable(self) -> list[tuple[str, str]]:
+        """What can be copied, oldest first: (what, text) for each message and each
+        finished code block of a reply."""
+        found: list[tuple[str, str]] = []
+        for child in self.children:
+            if isinstance(child, UserBubble):
+                found.append(("you", child.text))
+            elif isinstance(child, AssistantBubble) and child.text.strip():
+                found.append(("reply", child.text))
+                for block in child.reply.code_blocks:
+                    if block.closed:
+                        found.append((f"code {block.language}".rstrip(), block.code))
+        return found
+
     @property
     def last_reply(self) -> AssistantBubble | None:
         replies = self.query(AssistantBubble)
