@@ -487,12 +487,12 @@ class QwenchatApp(App[None]):
         if not found:
             self.notify("there is nothing to copy yet", severity="warning")
             return
-        texts = {str(n): (text, what) for n, (what, text) in enumerate(found)}
-        options = [(key, _copy_label(what, text)) for key, (text, what) in texts.items()]
+        options = [(str(n), _copy_label(what, text)) for n, (what, text) in enumerate(found)]
 
         def picked(key: str | None) -> None:
             if key is not None:
-                self._copy(*texts[key])
+                what, text = found[int(key)]
+                self._copy(text, what)
 
         options.reverse()  # newest first
         self.push_screen(PickerScreen("Copy to the clipboard", options), picked)
