@@ -120,7 +120,8 @@ class RowCompositor(Compositor):
         rows (settled lines that took a finished part's, a reply's column), needs only its
         new rows: the rows above are on the screen."""
         new = self._full_map
-        trimmed: dict[Widget, Region | None] = {}  # what each still needs drawn
+        # What Textual marked for each (where it was and is shown), and what it needs.
+        trimmed: dict[Widget, tuple[set[Region], Region | None]] = {}
         for widget, was in old.items():
             now = new.get(widget)
             if now is None or now == was:
@@ -132,7 +133,7 @@ class RowCompositor(Compositor):
                 # Only its container (or its place among its siblings) changed; the order
                 # it is drawn in, which changes with its siblings, matters only where
                 # widgets overlap, and a reply's do not.
-                trimmed[widget] = None
+                trimmed[widget] = ({was_shown, shown}, None)
             elif (
                 now.region.offset == was.region.offset
                 and now.region.width == was.region.width
@@ -142,7 +143,8 @@ class RowCompositor(Compositor):
                 and self._keeps(widget, was.region.height)
             ):
                 top = max(shown.y, was.region.bottom)
-                trimmed[widget] = Region(shown.x, top, shown.width, max(0, shown.bottom - top))
+                grown = Region(shown.x, top, shown.width, max(0, shown.bottom - top))
+                trimmed[widget] = ({was_shown, shown}, grown)
         if not trimmed:
             return
         # A rectangle another change also marked stays.
@@ -151,9 +153,7 @@ class RowCompositor(Compositor):
             for widget, geometry in new.items() ^ old.items()
             if widget not in trimmed
         }
-        for widget, needed in trimmed.items():
-            was, now = old[widget], new[widget]
-            marked = {was.clip.intersection(was.region), now.clip.intersection(now.region)}
+        for marked, needed in trimmed.values():
             self._dirty_regions -= marked - others
             if needed:
                 self._dirty_regions.add(needed)
