@@ -309,12 +309,17 @@ async def test_a_long_reply_ends_up_whole_in_its_widgets(store: SessionStore) ->
         assert block.closed and block.language == "python"
         assert block.code == LONG_CODE
         assert len(block.code.split("\n")) == 120
-        # Settled, the reply's parts are in order: a part per block of prose, the code.
+        # Settled, the reply's parts are in order: a part per block of prose or item of a
+        # top-level list (its nested list stays with its item), the code.
         parts = await settled_parts(pilot, view)
         kinds = [part.kind for part, _ in parts]
-        assert kinds == ["prose", "prose", "code", "prose", "prose", "prose"]
-        assert parts[1][0].text.startswith("1. Read the input.\n")
-        assert parts[2][0].text == LONG_CODE
+        assert kinds == ["prose"] * 4 + ["code"] + ["prose"] * 3
+        assert [part.text for part, _ in parts[1:4]] == [
+            "1. Read the input.\n",
+            "2. Transform it:\n   - trim\n   - split\n",
+            "3. Print it.\n\n",
+        ]
+        assert parts[4][0].text == LONG_CODE
         assert len(view.children) == 1  # one widget for all of them
         text = "\n".join(lines for _, lines in parts)
         assert "1. Read the input." in text and "• split" in text

@@ -214,8 +214,9 @@ async def test_a_reply_ends_up_the_same_however_it_was_split() -> None:
         assert "| two  | 2     |" in expected_segments[2][1]
         assert expected_segments[4][1].rstrip().endswith("That is all.")
         everything = "\n".join(expected_lines)
-        assert " 10. item number 10" in everything  # the numbers widened past 9
-        assert "  1. item number 1\n" in everything
+        # Numbers right-aligned: the first items settled before the tenth came.
+        assert "\n 9. item number 9\n10. item number 10\n" in everything
+        assert "\n 1. item number 1\n" in everything
         assert "│ two " in everything and "• on commas" in everything
         for seed in range(4):
             view = await mounted(app, ReplyView())
@@ -395,31 +396,56 @@ def screen_text(app: App[None]) -> str:
 
 
 @pytest.mark.asyncio
-async def test_a_growing_list_keeps_its_widgets() -> None:
+async def test_a_list_streams_an_item_a_part_and_its_finished_items_settle() -> None:
     app = ReplyApp()
     async with app.run_test() as pilot:
         view = await mounted(app, ReplyView())
-        view.feed("Items:\n\n- one\n- tw")
+        view.feed("Items:\n\n" + "".join(f"{n}. item {n}\n" for n in range(1, 9)) + "9. it")
+        await view.flush()
+        await wait_until(pilot, lambda: len(view.children) == 2, "the finished items settle")
+        settled, live = view.children
+        assert isinstance(settled, SettledLines) and isinstance(live, Markdown)
+        assert live.source == "9. it"  # the list's widgets are those of its last item
+        assert [line.rstrip() for line in settled.text.splitlines()[-2:]] == [
+            " 7. item 7",
+            " 8. item 8",  # no blank line between the items of one list
+        ]
+        view.feed("em 9\n10. item 10\n\nDone.")
+        await view.finish()
+        await pilot.pause()
+        [whole] = await settled_parts(pilot, view) and view.children
+        lines = [line.rstrip() for line in whole.text.splitlines()]
+        assert lines[-4:] == [" 9. item 9", "10. item 10", "", "Done."]
+
+
+@pytest.mark.asyncio
+async def test_a_growing_nested_list_keeps_its_widgets() -> None:
+    app = ReplyApp()
+    async with app.run_test() as pilot:
+        view = await mounted(app, ReplyView())
+        view.feed("- one\n  - a\n  - b")
         await view.flush()
         await pilot.pause()
-        bullets = view.query_one(MarkdownBulletList)
-        first = bullets.query(MarkdownBullet).first()
-        view.feed("o, grown\n- three\n  - nested\n")
+        nested = view.query(MarkdownBulletList).last()
+        first = nested.query(MarkdownBullet).first()
+        view.feed(", grown\n  - c\n")
         await view.flush()
         await pilot.pause()
-        assert view.query_one(MarkdownBulletList) is bullets  # updated, not mounted anew
-        assert bullets.query(MarkdownBullet).first() is first
-        texts = [p._content.plain for p in bullets.query(MarkdownParagraph)]
-        assert texts == ["one", "two, grown", "three", "nested"]
-        # An ordered list whose numbers widen is drawn again, and right.
-        view.feed("\n" + "".join(f"{n}. n{n}\n" for n in range(1, 10)))
+        assert view.query(MarkdownBulletList).last() is nested  # updated, not mounted anew
+        assert nested.query(MarkdownBullet).first() is first
+        texts = [p._content.plain for p in nested.query(MarkdownParagraph)]
+        assert texts == ["a", "b, grown", "c"]
+        # A nested ordered list keeps its bullets past the tenth item.
+        view.feed("".join(f"  {n}. n{n}\n" for n in range(1, 10)))
         await view.flush()
         await pilot.pause()
-        view.feed("10. n10\n")
+        numbered = view.query_one(MarkdownOrderedList)
+        view.feed("  10. n10\n")
         await view.flush()
         await pilot.pause()
-        symbols = [b.symbol for b in view.query_one(MarkdownOrderedList).query(MarkdownBullet)]
-        assert symbols[0] == "  1. " and symbols[-1] == " 10. "  # all as wide as "10."
+        assert view.query_one(MarkdownOrderedList) is numbered
+        symbols = [b.symbol for b in numbered.query(MarkdownBullet)]
+        assert symbols[0] == " 1. " and symbols[-1] == "10. "
 
 
 @pytest.mark.asyncio
@@ -473,7 +499,8 @@ async def test_a_finished_reply_is_one_widget_drawn_as_before() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         view = await mounted(app, ReplyView(WRAPPING, complete=True))
         parts = await settled_parts(pilot, view)
-        assert [part.kind for part, _ in parts] == ["prose", "code", "prose"]
+        # A list is a part an item: "- one" and "- two".
+        assert [part.kind for part, _ in parts] == ["prose", "code", "prose", "prose"]
         assert len(list(view.walk_children())) == 1  # no Markdown blocks, no chunks left
         # The screen shows the lines the live widgets drew: read them off the screen.
         screen = "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())

@@ -28,6 +28,7 @@ import threading
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.strip import Strip
@@ -154,9 +155,22 @@ class _Paragraph(MarkdownParagraph):
             self.styles.height = "auto"
 
 
+def _items(block: MarkdownBlock) -> list[MarkdownListItem]:
+    return [item for item in block._blocks if isinstance(item, MarkdownListItem)]
+
+
+def _row(item: MarkdownListItem, symbol: str) -> Horizontal:
+    """What a list shows for an item: its bullet, and its blocks beside it."""
+    bullet = MarkdownBullet()
+    bullet.symbol = symbol
+    return Horizontal(bullet, Vertical(*item._blocks))
+
+
 def _list_symbols(block: MarkdownBlock) -> list[str]:
-    """The bullets a list's compose() gives its items."""
-    items = [item for item in block._blocks if isinstance(item, MarkdownListItem)]
+    """The bullets of a list's items. Numbers are right-aligned in at least 4 columns
+    (Textual gives a list of ten items or more one column more, " 10. "): a list streams in
+    a part an item, and an item shown before the tenth came must stay aligned with it."""
+    items = _items(block)
     if not isinstance(block, MarkdownOrderedList):
         return [item.bullet for item in items]
     try:
@@ -165,7 +179,7 @@ def _list_symbols(block: MarkdownBlock) -> list[str]:
         start = 1
     numbers = range(start, start + len(items))
     width = max((len(f"{n}. ") for n in numbers), default=0)
-    return [f"{n}. ".rjust(width + 1) for n in numbers]
+    return [f"{n}. ".rjust(max(width, 4)) for n in numbers]
 
 
 async def _extend_blocks(column: Vertical, blocks: list[MarkdownBlock]) -> bool:
@@ -212,30 +226,44 @@ async def _extend_list(mounted: MarkdownList, block: MarkdownBlock) -> bool:
         last, items[len(rows) - 1]._blocks
     ):
         return False
-    new_rows = []
-    for item, symbol in zip(items[len(rows) :], symbols[len(rows) :], strict=True):
-        bullet = MarkdownBullet()
-        bullet.symbol = symbol
-        new_rows.append(Horizontal(bullet, Vertical(*item._blocks)))
+    new_rows = [
+        _row(item, symbol)
+        for item, symbol in zip(items[len(rows) :], symbols[len(rows) :], strict=True)
+    ]
     if new_rows:
         await mounted.mount_all(new_rows)
     mounted._copy_context(block)
     return True
 
 
-class _BulletList(MarkdownBulletList):
+class _GrowingList:
+    """What a list adds to Textual's: it grows in place (:func:`_extend_list`), and its
+    bullets are :func:`_list_symbols`. A mixin, not a base: Textual takes a widget's CSS
+    from its first base alone."""
+
+    _blocks: list[MarkdownBlock]
+
+    def compose(self) -> ComposeResult:
+        yield from map(_row, _items(self), _list_symbols(self))  # type: ignore[arg-type]
+        self._blocks.clear()
+
     async def _update_from_block(self, block: MarkdownBlock) -> None:
-        if not await _extend_list(self, block):
-            await super()._update_from_block(block)
+        if not await _extend_list(self, block):  # type: ignore[arg-type]
+            await super()._update_from_block(block)  # type: ignore[misc]
 
 
-class _OrderedList(MarkdownOrderedList):
-    async def _update_from_block(self, block: MarkdownBlock) -> None:
-        if not await _extend_list(self, block):
-            await super()._update_from_block(block)
+class _BulletList(_GrowingList, MarkdownBulletList):
+    pass
+
+
+class _OrderedList(_GrowingList, MarkdownOrderedList):
+    pass
 
 
 _PARSER = MarkdownIt("gfm-like")
+_LIST_GOES_ON = "-list-goes-on"
+"""Class of a prose part that ends in a list the next part goes on with: the list keeps no
+blank line below it, as its items are one list."""
 
 
 def _parser() -> MarkdownIt:
@@ -255,17 +283,26 @@ class _Prose(Markdown):
     }
 
 
-def _block_starts(source: str) -> list[int]:
-    """Where the top-level Markdown blocks of ``source`` begin, after the first: the
-    blocks before the last are finished, nothing written after them can change them."""
-    lines = sorted({t.map[0] for t in _PARSER.parse(source) if t.level == 0 and t.map})
+def _block_starts(source: str) -> list[tuple[int, bool]]:
+    """Where the top-level Markdown blocks of ``source`` begin, after the first, and where
+    the items of a top-level list begin, after its first (True: the part before goes on
+    with that list). What is before each is finished: nothing written after it can change
+    it. A list is cut at its items so that its finished items settle while it grows: a long
+    list costs every layout as many widgets as it has items otherwise."""
+    blocks: set[int] = set()
+    items: set[int] = set()
+    for token in _PARSER.parse(source):
+        if token.map and token.level == 0:
+            blocks.add(token.map[0])
+        elif token.map and token.level == 1 and token.type == "list_item_open":
+            items.add(token.map[0])
     starts, offset, line = [], 0, 0
-    for wanted in lines:
+    for wanted in sorted(blocks | items):
         while line < wanted:
             offset = source.index("\n", offset) + 1
             line += 1
         if offset:
-            starts.append(offset)
+            starts.append((offset, wanted not in blocks))
     return starts
 
 
@@ -273,15 +310,16 @@ class ReplyView(Vertical):
     """An assistant reply: Markdown prose and code blocks, streamed or shown whole.
 
     The reply is a column of parts: a prose part is a Markdown widget fed through its
-    ``MarkdownStream`` and holds one top-level block (a paragraph, a list, a table...),
-    or a few when their boundary showed late (a line first taken for a heading's
+    ``MarkdownStream`` and holds one top-level block (a paragraph, a table, one item of
+    a list...), or a few when their boundary showed late (a line first taken for a heading's
     underline); a code part is a :class:`CodeBlock`. A part that is finished is drawn
     once more and its lines join the :class:`SettledLines` above it, so that the reply
     is a few widgets, whatever its length."""
 
-    DEFAULT_CSS = """
-    ReplyView { height: auto; }
-    ReplyView > Markdown { margin: 0; padding: 0; }
+    DEFAULT_CSS = f"""
+    ReplyView {{ height: auto; }}
+    ReplyView > Markdown {{ margin: 0; padding: 0; }}
+    ReplyView > .{_LIST_GOES_ON} > MarkdownList {{ margin-bottom: 0; }}
     """
 
     def __init__(self, text: str = "", *, complete: bool = False) -> None:
@@ -391,13 +429,13 @@ class ReplyView(Vertical):
         cuts = _block_starts(source) if self._new_line(source, final) else []
         done = 0  # where the part being written begins in ``source``
         taken = blank + len(source) - written
-        for cut in cuts:
+        for cut, list_goes_on in cuts:
             if cut < written:  # that block began in what the part has already shown
                 continue
             assert self._markdown is not None
             await self._markdown.write(source[written:cut])
             self._source = source[done:cut]
-            await self._end_prose()
+            await self._end_prose(list_goes_on=list_goes_on)
             await self._start_prose()
             done = written = cut
         assert self._markdown is not None
@@ -422,15 +460,17 @@ class ReplyView(Vertical):
         self._source = ""
         self._line_checked = 0
 
-    async def _end_prose(self) -> None:
-        """The prose part being written is finished."""
+    async def _end_prose(self, *, list_goes_on: bool = False) -> None:
+        """The prose part being written is finished (``list_goes_on``: it ends in a list
+        the next part goes on with)."""
         if self._markdown is None:
             return
         await self._markdown.stop()
         prose = self._markdown.markdown_widget
         for paragraph in prose.query_children(_Paragraph):
             paragraph.release()
-        self._settle(prose, Part("prose", self._source))
+        prose.set_class(list_goes_on, _LIST_GOES_ON)
+        self._settle(prose, Part("prose", self._source, list_goes_on=list_goes_on))
         self._markdown = None
 
     def _end_code(self, code: str) -> None:
@@ -531,7 +571,9 @@ class ReplyView(Vertical):
             for settled in stale:
                 for part, _ in settled.parts:
                     widget: Widget = (
-                        _Prose(part.text, parser_factory=_parser)
+                        _Prose(part.text, parser_factory=_parser).set_class(
+                            part.list_goes_on, _LIST_GOES_ON
+                        )
                         if part.kind == "prose"
                         else CodeBlock(part.language, part.text)
                     )

@@ -61,6 +61,8 @@ class Part:
     kind: Literal["prose", "code"]
     text: str
     language: str = ""
+    list_goes_on: bool = False
+    """Prose that ends in a list the next part goes on with (a list is a part an item)."""
 
 
 def _content_height(widget: Widget, compositor: RowCompositor) -> int:
