@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
-from qwenchat.chatml import AssistantMessage, Message, ToolCall, ToolMessage
+from qwenchat.chatml import AssistantMessage, CallStatus, Message, ToolCall, ToolMessage
 from qwenchat.config import Sampling
 from qwenchat.context import dropped_notice, fit_prompt, reply_room
 from qwenchat.engine.base import Completion, Engine, FinishReason, Generation, Timings, Usage
@@ -42,8 +42,6 @@ TOOL_CALL_TOKEN = "<tool_call>"
 
 Approval = Literal["once", "always", "deny"]
 """An approver's answer: run this call, run every call of this tool, or refuse."""
-
-CallStatus = Literal["ok", "error", "invalid", "unknown", "denied", "repeated", "skipped"]
 
 
 class ToolCallRecord(BaseModel):
@@ -328,7 +326,13 @@ class Turn:
         records = [outcomes[call_id] for call_id in ids]
         for record in records:
             self.messages.append(
-                ToolMessage(content=record.result, name=record.name, tool_call_id=record.id)
+                ToolMessage(
+                    content=record.result,
+                    name=record.name,
+                    tool_call_id=record.id,
+                    status=record.status,
+                    duration_s=record.duration_s,
+                )
             )
             yield ToolCallFinished(record)
         return records

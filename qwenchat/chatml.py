@@ -41,6 +41,7 @@ __all__ = [
     "IM_END",
     "IM_START",
     "AssistantMessage",
+    "CallStatus",
     "Message",
     "MessageLike",
     "Segment",
@@ -119,13 +120,25 @@ class AssistantMessage(BaseModel):
     tool_calls: list[ToolCall] = []
 
 
+CallStatus = Literal["ok", "error", "invalid", "unknown", "denied", "repeated", "skipped"]
+"""How a tool call went: it ran (``ok``) or raised (``error``); its arguments did not fit
+the tool's schema (``invalid``); no such tool (``unknown``); the user refused it
+(``denied``); the model repeated a call it had made (``repeated``); or it was not run
+(``skipped``, as when the turn ended first)."""
+
+
 class ToolMessage(BaseModel):
-    """A tool's result. ``name`` and ``tool_call_id`` are kept but not rendered."""
+    """A tool's result. ``name``, ``tool_call_id``, ``status`` and ``duration_s`` are kept
+    (a stored session shows how each call went) but not rendered: the model reads only
+    ``content``, which says what went wrong when something did."""
 
     role: Literal["tool"] = "tool"
     content: _Content
     name: str | None = None
     tool_call_id: str | None = None
+    status: CallStatus | None = None
+    """None where it was not recorded (a message written by hand, or an older session)."""
+    duration_s: float | None = None
 
 
 Message = Annotated[

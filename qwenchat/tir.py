@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 
 from qwenchat.agent import (
     ApprovalPolicy,
-    CallStatus,
     Event,
     Notice,
     TextDelta,
@@ -40,7 +39,7 @@ from qwenchat.agent import (
     sum_timings,
     sum_usage,
 )
-from qwenchat.chatml import AssistantMessage, Message, Segment
+from qwenchat.chatml import AssistantMessage, CallStatus, Message, Segment
 from qwenchat.config import Sampling
 from qwenchat.context import dropped_notice, fit_prompt, reply_room
 from qwenchat.engine.base import Completion, Engine, Generation

@@ -108,6 +108,8 @@ def _message_blocks(message: StoredMessage) -> list[str]:
     heading = _HEADINGS[message.role]
     if message.role == "tool" and message.name:
         heading += f" `{message.name}`"
+    if message.tool_status not in (None, "ok"):
+        heading += f" ({message.tool_status})"
     if not message.complete:
         heading += " (interrupted)"
     blocks = [f"## {heading}"]

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from qwenchat.chatml import Message, ToolCall, to_message
+from qwenchat.chatml import CallStatus, Message, ToolCall, to_message
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -41,6 +41,8 @@ class MessageNode(BaseModel):
     tool_calls: list[ToolCall] = []
     tool_call_id: str | None = None
     name: str | None = None
+    tool_status: CallStatus | None = None
+    duration_s: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     created: datetime
@@ -52,7 +54,12 @@ class MessageNode(BaseModel):
         if self.role == "assistant":
             data["tool_calls"] = self.tool_calls
         elif self.role == "tool":
-            data |= {"name": self.name, "tool_call_id": self.tool_call_id}
+            data |= {
+                "name": self.name,
+                "tool_call_id": self.tool_call_id,
+                "status": self.tool_status,
+                "duration_s": self.duration_s,
+            }
         return to_message(data)
 
 

@@ -74,4 +74,10 @@ _V1 = (
     """,
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1,)
+# How each tool call went, so that a session opened again shows its failed calls as such.
+_V2 = (
+    "ALTER TABLE messages ADD COLUMN tool_status TEXT",  # a tool message's status
+    "ALTER TABLE messages ADD COLUMN duration_s REAL",
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)

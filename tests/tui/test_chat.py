@@ -382,8 +382,15 @@ async def test_stored_calls_get_their_own_results_in_order(store: SessionStore) 
                 ToolCall(name="calculator", arguments={"expression": "1 / 0"}),
             ],
         ),
+        # As an older store kept it (no status), and as the agent keeps it now.
         ToolMessage(content="2", name="calculator", tool_call_id="call_1"),
-        ToolMessage(content="Error: division by zero", name="calculator", tool_call_id="call_2"),
+        ToolMessage(
+            content="Error: division by zero",
+            name="calculator",
+            tool_call_id="call_2",
+            status="error",
+            duration_s=0.125,
+        ),
         AssistantMessage(content="2, and the other has no answer."),
     ]:
         store.add_message(session.id, message)
@@ -404,3 +411,6 @@ async def test_stored_calls_get_their_own_results_in_order(store: SessionStore) 
         assert str(first.query_one(".result").render()) == "2"
         assert str(second.query_one(".result").render()) == "Error: division by zero"
         assert [p.call_id for p in (first, second)] == ["call_1", "call_2"]
+        assert str(first.title).startswith("✓") and not first.has_class("-error")
+        assert str(second.title).startswith("✗") and second.has_class("-error")
+        assert str(second.title).endswith("· error, 0.12 s")

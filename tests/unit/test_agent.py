@@ -103,11 +103,19 @@ def test_a_call_then_an_answer() -> None:
     )
     assert RUNS == ["multiply(123456789,987654321)"]
     assert text_of(events) == "It is 121932631112635269."
+    result = turn.messages[2]
+    assert isinstance(result, ToolMessage) and result.duration_s is not None
     assert turn.messages[1:] == [
         AssistantMessage(
             tool_calls=[ToolCall(name="multiply", arguments={"a": 123456789, "b": 987654321})]
         ),
-        ToolMessage(content="121932631112635269", name="multiply", tool_call_id="call_1"),
+        ToolMessage(
+            content="121932631112635269",
+            name="multiply",
+            tool_call_id="call_1",
+            status="ok",  # kept with the result, so that a stored session shows it
+            duration_s=result.duration_s,
+        ),
         AssistantMessage(content="It is 121932631112635269."),
     ]
     # The second prompt carries the tools block and the result as a <tool_response>.

@@ -46,7 +46,9 @@ ALL_KINDS = [
         ],
     ),
     ToolMessage(content="1024", name="calculator", tool_call_id="call_0"),
-    ToolMessage(content="1024\n", name="python", tool_call_id="call_1"),
+    ToolMessage(
+        content="1024\n", name="python", tool_call_id="call_1", status="ok", duration_s=0.25
+    ),
     AssistantMessage(content="2¹⁰ = **1024** ✅"),
 ]
 
@@ -126,12 +128,37 @@ def test_an_older_database_is_migrated_and_keeps_its_data(
     with SessionStore(path) as store:
         session = store.create_session(name="old", title="Before the upgrade")
         before = add_all(store, session.id, "hello", "hi")
-    v2 = ("ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",)
-    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, v2))
+    latest = len(schema.MIGRATIONS)
+    step = ("ALTER TABLE sessions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0",)
+    monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, step))
     with SessionStore(path) as store:
         assert store.get_session("old").title == "Before the upgrade"
         assert store.history(session.id) == before
         assert store._db.execute("SELECT pinned FROM sessions").fetchone()[0] == 0
+    assert pragma(path, "user_version") == len(schema.MIGRATIONS) == latest + 1
+
+
+def test_a_version_1_store_gains_tool_outcomes_and_keeps_its_tool_messages(path: Path) -> None:
+    with sqlite3.connect(path) as db:  # a store as the first qwenchat wrote it
+        for statement in schema.MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO sessions (name, created, updated) VALUES ('old', '2026-11-01', "
+            "'2026-11-01')"
+        )
+        db.execute(
+            "INSERT INTO messages (session_id, role, content, name, tool_call_id, created) "
+            "VALUES (1, 'tool', '42', 'calculator', 'call_1', '2026-11-01')"
+        )
+        db.execute("UPDATE sessions SET head_id = 1")
+    with SessionStore(path) as store:
+        [old] = store.history(store.get_session("old").id)
+        assert old.to_message() == ToolMessage(
+            content="42", name="calculator", tool_call_id="call_1"
+        )  # no status recorded: None, not a guess
+        store.add_message(old.session_id, ToolMessage(content="x", status="denied"))
+        assert store.history(old.session_id)[-1].to_message().status == "denied"
     assert pragma(path, "user_version") == len(schema.MIGRATIONS) == 2
 
 
@@ -139,12 +166,15 @@ def test_a_failing_migration_leaves_the_database_at_its_version(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     SessionStore(path).close()
+    latest = len(schema.MIGRATIONS)
     broken = ("CREATE TABLE half_done (x)", "NOT SQL AT ALL")
     monkeypatch.setattr(schema, "MIGRATIONS", (*schema.MIGRATIONS, broken))
-    with pytest.raises(StoreError, match=r"cannot upgrade .* to schema version 2") as info:
+    with pytest.raises(
+        StoreError, match=rf"cannot upgrade .* to schema version {latest + 1}"
+    ) as info:
         SessionStore(path)
     one_line(info.value)
-    assert pragma(path, "user_version") == 1
+    assert pragma(path, "user_version") == latest
     with sqlite3.connect(path) as db:
         assert (
             db.execute("SELECT name FROM sqlite_master WHERE name = 'half_done'").fetchall() == []
@@ -577,6 +607,14 @@ def test_markdown_fences_outlast_the_backticks_inside(store: SessionStore) -> No
     session = store.create_session()
     store.add_message(session.id, ToolMessage(content="```\nprint(1)\n```", name="python"))
     assert "````\n```\nprint(1)\n```\n````" in store.export_session(session.id, "md")
+
+
+def test_markdown_export_marks_a_tool_call_that_failed(store: SessionStore) -> None:
+    session = store.create_session()
+    for status in ("ok", "denied", None):
+        store.add_message(session.id, ToolMessage(content="r", name="rm", status=status))
+    text = store.export_session(session.id, "md")
+    assert text.count("## Tool `rm`\n") == 2 and "## Tool `rm` (denied)\n" in text
 
 
 def normalized(text: str) -> dict[str, Any]:

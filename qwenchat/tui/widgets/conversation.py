@@ -80,8 +80,9 @@ class Conversation(VerticalScroll):
                     id=panel.call_id,
                     name=message.name or panel.tool_name,
                     arguments=None,
-                    status="ok",
+                    status=message.status or "ok",  # not recorded before the store's v2
                     result=message.content,
+                    duration_s=message.duration_s or 0.0,
                 )
                 answered.append((panel, record))
         await self.mount_all(widgets)
