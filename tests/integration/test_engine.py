@@ -150,11 +150,17 @@ def test_max_tokens_ends_with_length(engine: LlamaEngine) -> None:
     assert reply.usage.completion_tokens == 3
 
 
-def test_same_seed_same_reply_when_sampling(engine: LlamaEngine) -> None:
-    texts = {
-        new_chat(engine, temperature=0.9, seed=42, max_tokens=24)
-        .send("Invent a name for a cat.")
-        .text
-        for _ in range(2)
-    }
-    assert len(texts) == 1
+def test_same_seed_same_reply_when_sampling(test_model_path: Path) -> None:
+    """Fresh engines: a seed repeats a reply from the same state. Measured on an AVX-512
+    build of llama.cpp 0.3.36: six cold starts gave one reply, while a prompt resent onto the
+    reused KV cache sampled another token within 24 (the prompt's logits matched bit for bit;
+    the generated tokens' did not)."""
+
+    def reply(seed: int) -> str:
+        engine = LlamaEngine(test_model_path, n_ctx=1024)
+        chat = new_chat(engine, temperature=0.9, seed=seed, max_tokens=24)
+        return chat.send("Invent a name for a cat.").text
+
+    first = reply(42)
+    assert reply(42) == first
+    assert reply(43) != first  # the seed is what fixed it

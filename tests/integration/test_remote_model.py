@@ -46,7 +46,6 @@ from tests.integration.test_engine import (  # noqa: F401 - collected again, on 
     test_answers_a_simple_question,
     test_chinese_streams_without_mojibake,
     test_max_tokens_ends_with_length,
-    test_same_seed_same_reply_when_sampling,
 )
 from tests.integration.test_tools_model import (  # noqa: F401 - collected again, on the server
     test_a_tool_that_raises_does_not_end_the_session,
