@@ -82,7 +82,8 @@ def opening_messages(role: Role) -> list[Message] | None:
 def continue_session(
     store: SessionStore, session: Session | str, role: Role, warn: Warn
 ) -> tuple[list[Message] | None, SessionRecorder]:
-    """The history of ``session`` (a stored one, or a name: created if new) and its recorder.
+    """The history of ``session`` (a stored one, an id as digits, or a name: created if new)
+    and its recorder.
 
     An empty session opens with the role's greeting. A session keeps its own system
     prompt; ``warn`` says so when the role asked for another one.
@@ -90,7 +91,9 @@ def continue_session(
     from qwenchat.chatml import SystemMessage
     from qwenchat.recorder import open_session
 
-    if isinstance(session, str):
+    if isinstance(session, str) and session.isdigit():  # names are never only digits
+        session = store.get_session(session)
+    elif isinstance(session, str):
         session = store.find_session(session) or store.create_session(
             name=session, title=session, system_prompt=role.system, persona=role.persona
         )

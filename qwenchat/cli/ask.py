@@ -163,7 +163,8 @@ def ask(
         Optional[str],
         typer.Option(
             "--session",
-            help="Continue the named session (or start it): each turn is saved as it happens.",
+            help="Continue this session (an id, or a name: started if new); each turn is saved"
+            " as it happens.",
         ),
     ] = None,
     retry: Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -16,11 +17,13 @@ from qwenchat.cli.common import (
     ThreadsOption,
     settings_with,
 )
+from qwenchat.errors import InputError
 
 
 def chat(
     session: Annotated[
-        Optional[str], typer.Option("--session", help="Open this session (created if new).")
+        Optional[str],
+        typer.Option("--session", help="Open this session: an id, or a name (created if new)."),
     ] = None,
     persona: Annotated[
         Optional[str], typer.Option("--persona", help="Play a persona in a new session.")
@@ -38,6 +41,12 @@ def chat(
     engine_url: EngineOption = None,
 ) -> None:
     """Chat in the terminal UI (what `qwenchat` with no arguments opens)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # Textual would draw its escape codes into the pipe, and wait for keys that never come.
+        raise InputError(
+            "the TUI needs a terminal on stdin and stdout; in a pipeline or script, use"
+            " `qwenchat ask`"
+        )
     from qwenchat.tui.app import Launch, QwenchatApp
 
     launch = Launch(

@@ -174,3 +174,17 @@ def test_retry_needs_a_session_and_no_prompt(isolated: dict[str, str]) -> None:
     for args in (["--retry"], ["--retry", "--session", "s", "new prompt"]):
         result = run_cli("ask", *args, env=isolated)
         assert result.returncode == 2 and "--retry needs --session NAME" in result.stderr
+
+
+@pytest.mark.parametrize("args", [(), ("chat", "--session", "work")])
+def test_the_tui_outside_a_terminal_is_one_line_pointing_at_ask(
+    args: tuple[str, ...], isolated: dict[str, str]
+) -> None:
+    result = run_cli(*args, env=isolated)  # stdin and stdout are pipes here
+    assert result.returncode == 2
+    assert result.stdout == ""  # no escape codes drawn into the pipe
+    assert result.stderr.strip().splitlines() == [
+        "qwenchat: the TUI needs a terminal on stdin and stdout; in a pipeline or script,"
+        " use `qwenchat ask`"
+    ]
+    assert not (Path(isolated["QWENCHAT_DATA_DIR"]) / "sessions.db").exists()  # nothing opened

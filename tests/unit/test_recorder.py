@@ -10,7 +10,7 @@ from qwenchat.agent import TextDelta
 from qwenchat.chat import Chat
 from qwenchat.config import Settings
 from qwenchat.conversation import Role, continue_session
-from qwenchat.store import SessionStore
+from qwenchat.store import SessionStore, StoreInputError
 from qwenchat.tools import ToolRegistry
 from qwenchat.tools.builtin import builtin_tools
 from tests.fakes import ScriptedEngine
@@ -157,3 +157,15 @@ def test_a_reply_that_fails_mid_stream_stays_in_place_and_the_chat_goes_on(
         ("user", "Again", True),
         ("assistant", "Whole.", True),
     ]
+
+
+def test_a_session_opens_by_its_id_and_an_unknown_id_is_one_line(store: SessionStore) -> None:
+    chat, _ = resumed_chat(store, ["Hello."])
+    chat.send("Hi")
+    session_id = store.get_session("demo").id
+    role = Role(Settings())
+    history, _ = continue_session(store, str(session_id), role, warn=print)
+    assert [m.content for m in history or []][-2:] == ["Hi", "Hello."]
+    assert [s.id for s in store.list_sessions()] == [session_id]  # opened, not created
+    with pytest.raises(StoreInputError, match=r"^no session '99'; `qwenchat sessions list`"):
+        continue_session(store, "99", role, warn=print)
