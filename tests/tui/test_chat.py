@@ -351,7 +351,8 @@ async def test_a_stored_session_with_a_tool_call_shows_its_panel(store: SessionS
         AssistantMessage(content="It is **42**."),
     ]:
         store.add_message(session.id, message)
-    app = make_app(store, ["Glad to help."], session="calc")
+    # By its id, as `qwenchat chat --session 1` (the next test opens one by name).
+    app = make_app(store, ["Glad to help."], session=str(session.id))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await wait_for(pilot, lambda: len(replies(app)) == 1, "the history")

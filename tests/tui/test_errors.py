@@ -184,12 +184,12 @@ async def test_an_unknown_persona_at_launch_is_reported(store: SessionStore) -> 
         assert "no persona named 'nobody'" in error_notes(app)[0]
 
 
-async def test_a_bad_session_name_at_launch_is_reported(store: SessionStore) -> None:
-    app = make_app(store, ["Fine."], session="42")  # digits only: not a name
+async def test_an_unknown_session_id_at_launch_is_reported(store: SessionStore) -> None:
+    app = make_app(store, ["Fine."], session="42")  # digits: an id, and there is no session 42
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await wait_for(pilot, lambda: error_notes(app), "the error")
-        assert "bad session name '42'" in error_notes(app)[0]
+        assert "no session '42'; `qwenchat sessions list` shows them" in error_notes(app)[0]
         await send(pilot, "Hello")
         assert replies(app)[-1].text == "Fine."
         assert [s.title for s in store.list_sessions()] == ["Hello"]
