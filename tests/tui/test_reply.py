@@ -126,6 +126,13 @@ async def mounted(app: ReplyApp, view: ReplyView) -> ReplyView:
     return view
 
 
+async def show(pilot, view: ReplyView, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Feed ``text`` to ``view`` and let it draw it."""
+    view.feed(text)
+    await view.flush()
+    await pilot.pause()
+
+
 async def wait_until(pilot, condition: Callable[[], bool], what: str) -> None:  # type: ignore[no-untyped-def]
     for _ in range(200):
         if condition():
@@ -247,9 +254,7 @@ async def test_a_600_line_code_block_is_whole_and_highlighted_chunk_by_chunk() -
         view = await mounted(app, ReplyView())
         most = 0  # chunk widgets at most while the block grows
         for n in range(0, len(text), 200):
-            view.feed(text[n : n + 200])
-            await view.flush()
-            await pilot.pause()
+            await show(pilot, view, text[n : n + 200])
             if view.code_blocks and view.code_blocks[0].is_attached:
                 most = max(most, len(code_chunks(view.code_blocks[0])))
         await view.finish()
@@ -297,16 +302,12 @@ async def test_a_growing_code_block_is_laid_out_every_few_lines_not_every_line()
     app = ReplyApp()
     async with app.run_test(size=(80, 40)) as pilot:
         view = await mounted(app, ReplyView())
-        view.feed("```python\n")
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, "```python\n")
         [block] = view.code_blocks
         layouts = count_layouts(app)
         lines = 20
         for n in range(lines):
-            view.feed(f"x = {n}\n")
-            await view.flush()
-            await pilot.pause()
+            await show(pilot, view, f"x = {n}\n")
         # Textual lays out twice for a change of height: once per GROW_LINES lines and
         # once per new chunk here, not once per line.
         assert len(layouts) <= 2 * (lines // GROW_LINES + lines // CHUNK_LINES) < 2 * lines
@@ -342,21 +343,17 @@ async def test_a_paragraph_growing_within_its_line_is_repainted_without_a_layout
     app = ReplyApp()
     async with app.run_test(size=(80, 20)) as pilot:
         view = await mounted(app, ReplyView())
-        view.feed("Hello")
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, "Hello")
         layouts = count_layouts(app)
         for word in ["there,", "how", "are", "you?"]:
-            view.feed(" " + word)
-            await view.flush()
-            await pilot.pause()
+            await show(pilot, view, " " + word)
         assert layouts == []
         [markdown] = view.query_children(Markdown)
         assert markdown.source == "Hello there, how are you?"
         assert "Hello there, how are you?" in screen_text(app)
-        view.feed(" And a sentence long enough to need a second line on this narrow screen.")
-        await view.flush()
-        await pilot.pause()
+        await show(
+            pilot, view, " And a sentence long enough to need a second line on this narrow screen."
+        )
         assert layouts
         assert "narrow screen." in screen_text(app)
 
@@ -374,9 +371,7 @@ async def test_a_streaming_reply_grows_in_steps_of_blank_room_and_gives_it_back(
         view = await mounted(app, ReplyView())
         heights, room = [], []
         for n in range(24):
-            view.feed(f"Paragraph {n}.\n\n")
-            await view.flush()
-            await pilot.pause()
+            await show(pilot, view, f"Paragraph {n}.\n\n")
             await pilot.pause()
             heights.append(view.size.height)
             room.append(view.size.height - used_lines(view))
@@ -423,26 +418,18 @@ async def test_a_growing_nested_list_keeps_its_widgets() -> None:
     app = ReplyApp()
     async with app.run_test() as pilot:
         view = await mounted(app, ReplyView())
-        view.feed("- one\n  - a\n  - b")
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, "- one\n  - a\n  - b")
         nested = view.query(MarkdownBulletList).last()
         first = nested.query(MarkdownBullet).first()
-        view.feed(", grown\n  - c\n")
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, ", grown\n  - c\n")
         assert view.query(MarkdownBulletList).last() is nested  # updated, not mounted anew
         assert nested.query(MarkdownBullet).first() is first
         texts = [p._content.plain for p in nested.query(MarkdownParagraph)]
         assert texts == ["a", "b, grown", "c"]
         # A nested ordered list keeps its bullets past the tenth item.
-        view.feed("".join(f"  {n}. n{n}\n" for n in range(1, 10)))
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, "".join(f"  {n}. n{n}\n" for n in range(1, 10)))
         numbered = view.query_one(MarkdownOrderedList)
-        view.feed("  10. n10\n")
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, "  10. n10\n")
         assert view.query_one(MarkdownOrderedList) is numbered
         symbols = [b.symbol for b in numbered.query(MarkdownBullet)]
         assert symbols[0] == " 1. " and symbols[-1] == "10. "
@@ -453,14 +440,10 @@ async def test_a_table_row_is_shown_once_complete() -> None:
     app = ReplyApp()
     async with app.run_test() as pilot:
         view = await mounted(app, ReplyView())
-        view.feed("| a | b |\n| - | - |\n| 1 | 2")
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, "| a | b |\n| - | - |\n| 1 | 2")
         [markdown] = view.query_children(Markdown)
         assert markdown.source == "| a | b |\n| - | - |\n"
-        view.feed(" |\nAfter")
-        await view.flush()
-        await pilot.pause()
+        await show(pilot, view, " |\nAfter")
         assert markdown.source == "| a | b |\n| - | - |\n| 1 | 2 |\nAfter"
 
 
