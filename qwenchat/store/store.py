@@ -415,15 +415,15 @@ def _message_by_id(db: sqlite3.Connection, message_id: int) -> StoredMessage:
 
 def _message_columns(message: Message) -> dict[str, Any]:
     calls = message.tool_calls if isinstance(message, AssistantMessage) else []
-    tool = message if isinstance(message, ToolMessage) else ToolMessage(content="")
+    tool = message if isinstance(message, ToolMessage) else None
     return {
         "role": message.role,
         "content": message.content,
         "tool_calls": _json_or_none([call.model_dump() for call in calls] or None),
-        "tool_call_id": tool.tool_call_id,
-        "name": tool.name,
-        "tool_status": tool.status,
-        "duration_s": tool.duration_s,
+        "tool_call_id": tool.tool_call_id if tool else None,
+        "name": tool.name if tool else None,
+        "tool_status": tool.status if tool else None,
+        "duration_s": tool.duration_s if tool else None,
     }
 
 
