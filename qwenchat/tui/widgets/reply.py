@@ -266,6 +266,12 @@ _LIST_GOES_ON = "-list-goes-on"
 blank line below it, as its items are one list."""
 
 
+def _styled(prose: Markdown, part: Part) -> Markdown:
+    """``prose``, the widget of ``part``, with the classes ``part`` asks for (one source for
+    the live part and for a part built again on a new width or theme)."""
+    return prose.set_class(part.list_goes_on, _LIST_GOES_ON)
+
+
 def _parser() -> MarkdownIt:
     """One parser for every append: Textual would build a new one each time (a tenth
     of the UI thread's work while a reply streams, measured with py-spy)."""
@@ -469,8 +475,8 @@ class ReplyView(Vertical):
         prose = self._markdown.markdown_widget
         for paragraph in prose.query_children(_Paragraph):
             paragraph.release()
-        prose.set_class(list_goes_on, _LIST_GOES_ON)
-        self._settle(prose, Part("prose", self._source, list_goes_on=list_goes_on))
+        part = Part("prose", self._source, list_goes_on=list_goes_on)
+        self._settle(_styled(prose, part), part)
         self._markdown = None
 
     def _end_code(self, code: str) -> None:
@@ -571,9 +577,7 @@ class ReplyView(Vertical):
             for settled in stale:
                 for part, _ in settled.parts:
                     widget: Widget = (
-                        _Prose(part.text, parser_factory=_parser).set_class(
-                            part.list_goes_on, _LIST_GOES_ON
-                        )
+                        _styled(_Prose(part.text, parser_factory=_parser), part)
                         if part.kind == "prose"
                         else CodeBlock(part.language, part.text)
                     )
