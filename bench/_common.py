@@ -88,9 +88,9 @@ def model_path(arg: str | None) -> Path:
 
     The file is read once so that it sits in the page cache before any timing.
     """
-    from qwenchat.config import data_dir
     from qwenchat.errors import QwenchatError
     from qwenchat.models import EVAL_MODEL, TEST_MODEL, assemble
+    from qwenchat.paths import data_dir
 
     specs = {"test": TEST_MODEL, "eval": EVAL_MODEL}
     name = arg or "test"

@@ -1,4 +1,4 @@
-"""Settings and paths.
+"""Settings (the paths they live in are :mod:`qwenchat.paths`).
 
 Settings come from, in rising precedence: defaults, the TOML config file in the
 config dir, environment variables, and command-line flags. The file is validated
@@ -17,50 +17,13 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qwenchat.errors import ConfigError
+from qwenchat.paths import config_path, data_dir
 from qwenchat.sandbox.limits import LayerName, Limits
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
-
-APP_NAME = "qwenchat"
-CONFIG_FILE = "config.toml"
-
-
-def config_dir() -> Path:
-    """The directory holding ``config.toml`` (``$QWENCHAT_CONFIG_DIR`` overrides)."""
-    override = os.environ.get("QWENCHAT_CONFIG_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_config_path(APP_NAME)
-
-
-def data_dir() -> Path:
-    """The directory holding models and sessions (``$QWENCHAT_DATA_DIR`` overrides)."""
-    override = os.environ.get("QWENCHAT_DATA_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_data_path(APP_NAME)
-
-
-def cache_dir() -> Path:
-    """The directory for caches that can be deleted at any time (``$QWENCHAT_CACHE_DIR``)."""
-    override = os.environ.get("QWENCHAT_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_cache_path(APP_NAME)
-
-
-def config_path() -> Path:
-    return config_dir() / CONFIG_FILE
-
 
 GpuLayers = Union[Literal["auto", "all"], Annotated[int, Field(ge=0)]]
 

@@ -109,9 +109,9 @@ def continue_session(
 
 def use_kv_cache(engine: Engine, settings: Settings) -> None:
     """Let a session's engine resume from, and save, its KV state on disk."""
-    from qwenchat.config import cache_dir
     from qwenchat.engine.llama import LlamaEngine
     from qwenchat.kvcache import KVCache
+    from qwenchat.paths import cache_dir
 
     if isinstance(engine, LlamaEngine) and settings.engine.kv_cache_mb:
         size = settings.engine.kv_cache_mb << 20

@@ -77,7 +77,8 @@ def _llama_cpp() -> Check:
 
 
 def _config() -> Check:
-    from qwenchat.config import config_path, load_settings
+    from qwenchat.config import load_settings
+    from qwenchat.paths import config_path
 
     path = config_path()
     load_settings()  # a ConfigError here is the problem line

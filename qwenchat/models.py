@@ -27,9 +27,9 @@ from typing import BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
-from qwenchat.config import cache_dir
 from qwenchat.errors import ModelError
 from qwenchat.gguf import GGUFInfo, read_metadata
+from qwenchat.paths import cache_dir
 
 QWEN_ARCHITECTURE = "qwen2"
 STAMP_SUFFIX = ".verified"

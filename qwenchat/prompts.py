@@ -23,8 +23,8 @@ from typing import Protocol, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from qwenchat.config import config_dir
 from qwenchat.errors import ConfigError
+from qwenchat.paths import config_dir
 
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 """What a prompt's or persona's name may be (it is also its file name)."""

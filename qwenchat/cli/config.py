@@ -14,7 +14,7 @@ app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
 @app.command("path")
 def path() -> None:
     """Print the config file's path."""
-    from qwenchat.config import config_path
+    from qwenchat.paths import config_path
 
     print(config_path())
 
@@ -22,7 +22,7 @@ def path() -> None:
 @app.command("show")
 def show() -> None:
     """Print the effective configuration (file, environment and defaults) as JSON."""
-    from qwenchat.config import config_path
+    from qwenchat.paths import config_path
 
     settings = settings_with()
     print(f"# {config_path()}")

@@ -198,8 +198,9 @@ def _info_rows(found: ModelInfo) -> list[tuple[str, str]]:
 @app.command("default")
 def default(name: Annotated[str, typer.Argument(help=_NAME_HELP)]) -> None:
     """Make a model the default: writes model = "NAME" into config.toml."""
-    from qwenchat.config import config_path, set_config_value
+    from qwenchat.config import set_config_value
     from qwenchat.models import check_model_file, model_name
+    from qwenchat.paths import config_path
     from qwenchat.pull import find_local
 
     models_dir = settings_with().resolved_models_dir()

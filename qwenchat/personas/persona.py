@@ -30,8 +30,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qwenchat import prompts
-from qwenchat.config import Sampling, config_dir
+from qwenchat.config import Sampling
 from qwenchat.errors import ConfigError
+from qwenchat.paths import config_dir
 from qwenchat.prompts import (
     NAME_PATTERN,
     get_from_library,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qwenchat.chatml import AssistantMessage, Message, MessageLike, ToolMessage, to_message
+from qwenchat.paths import data_dir
 from qwenchat.store.db import StoreInputError, open_db, sqlite_errors, transaction
 from qwenchat.store.export import parse_document, to_json, to_markdown
 from qwenchat.store.records import SearchHit, Session, StoredMessage
@@ -50,8 +51,6 @@ _HEAD = _Head.HEAD
 
 
 def default_store_path() -> Path:
-    from qwenchat.config import data_dir  # config pulls in the sandbox settings
-
     return data_dir() / "sessions.db"
 
 

@@ -30,7 +30,7 @@ from types import FunctionType, ModuleType
 
 from pydantic import BaseModel, ConfigDict
 
-from qwenchat.config import config_dir
+from qwenchat.paths import config_dir
 from qwenchat.tools.builtin import builtin_tools
 from qwenchat.tools.registry import ToolDefinitionError, ToolRegistry, is_marked, tool_from_function
 

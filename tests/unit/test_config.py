@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from qwenchat.config import config_path, data_dir, load_settings, parse_gpu_layers
+from qwenchat.config import load_settings, parse_gpu_layers
 from qwenchat.errors import ConfigError
+from qwenchat.paths import config_path, data_dir
 
 
 @pytest.fixture(autouse=True)
