@@ -49,6 +49,12 @@ class EngineSettings(BaseModel):
     n_ctx: int | None = Field(None, ge=256, description="None: min(8192, the model's)")
     threads: int | None = Field(None, ge=1, description="None: the CPUs this process may use")
     gpu_layers: GpuLayers = "auto"
+    amx: bool = Field(
+        False,
+        description="use llama.cpp's extra buffer types (CPU repack, AMX) even where the"
+        " build has Intel AMX, which crashes or computes garbage on some CPUs (llama.cpp"
+        " #20824); false: such a build loads models without them",
+    )
     kv_cache_mb: int = Field(
         1024, ge=0, description="disk for saved KV states of sessions (0: none)"
     )

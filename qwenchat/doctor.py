@@ -29,16 +29,23 @@ class Check(BaseModel):
     fix: str = ""
 
 
-def run_checks(*, speed: bool = True) -> Iterator[Check]:
-    """Every check in order; ``speed`` adds a short generation with the default model."""
+def run_checks(*, generate: bool = True) -> Iterator[Check]:
+    """Every check in order; ``generate`` adds the known-answer check and a timed
+    generation with the default model (which assembles the bundled model if it is the one).
+    """
     yield _python()
     yield _qwenchat()
     yield from _guard("llama.cpp", _llama_cpp)
     yield from _guard("config", _config)
-    yield from _guard("model", _model)
+    model = next(_guard("model", _model))
+    yield model
     yield from _guard("sandbox", _sandbox)
-    if speed:
-        yield from _guard("speed", _speed)  # assembles the bundled model if it is the one
+    if not generate or model.status == "problem":
+        return
+    answers = _known_answer()
+    yield answers
+    if answers.status == "ok":  # a build that crashed in the child would crash this process
+        yield from _guard("speed", _speed)
 
 
 def _guard(label: str, check: Callable[[], Check]) -> Iterator[Check]:
@@ -67,13 +74,30 @@ def _qwenchat() -> Check:
 def _llama_cpp() -> Check:
     import llama_cpp
 
-    info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
-    backends = sorted({part.split(" : ")[0].strip() for part in info.split("|") if " : " in part})
+    from qwenchat.engine.llama_build import build_info, guard_note, rebuild_command
+
+    build = build_info()
     detail = f"llama-cpp-python {llama_cpp.__version__}"
+    cpu = ", ".join(build.cpu_flags()) or "no CPU features reported"
+    note = guard_note(build, _amx_opt_in())
+    if note:
+        fix = f"rebuild without AMX: {rebuild_command()}"
+        return Check(status="warning", label="llama.cpp", detail=f"{detail}; {note}", fix=fix)
     if llama_cpp.llama_supports_gpu_offload():
-        return Check(status="ok", label="llama.cpp", detail=f"{detail}, GPU offload supported")
-    detail += f", CPU only ({', '.join(backends[:6]) or 'no system info'})"
+        detail += f", GPU offload supported; CPU: {cpu}"
+        return Check(status="ok", label="llama.cpp", detail=detail)
+    detail += f", CPU only: {cpu}"
     return Check(status="warning", label="llama.cpp", detail=detail, fix=_CUDA_HINT)
+
+
+def _amx_opt_in() -> bool:
+    """``engine.amx``; a bad config is the config check's problem, not this one's."""
+    from qwenchat.config import load_settings
+
+    try:
+        return load_settings().engine.amx
+    except QwenchatError:
+        return False
 
 
 def _config() -> Check:
@@ -135,6 +159,19 @@ def _sandbox() -> Check:
         detail += ": NO isolation, code runs as you (sandbox.allow_unsandboxed)"
         return Check(status="warning", label="sandbox", detail=detail, fix=fix)
     return Check(status="problem", label="sandbox", detail=f"{detail}: code cannot run", fix=fix)
+
+
+def _known_answer() -> Check:
+    """The default model answers two fixed questions right, checked in a child process so
+    that a build that crashes on this CPU is reported, not fatal."""
+    from qwenchat.engine.llama_build import rebuild_command
+    from qwenchat.engine.selfcheck import check_in_child
+
+    verdict = check_in_child()
+    if verdict.ok:
+        return Check(status="ok", label="answers", detail=verdict.detail)
+    fix = f"rebuild llama-cpp-python on this machine: {rebuild_command()}; then run doctor again"
+    return Check(status="problem", label="answers", detail=verdict.detail, fix=fix)
 
 
 def _speed() -> Check:

@@ -48,7 +48,8 @@ def build_prompt(prompt: str, stdin_text: str) -> str:
 
 
 def describe_engine(engine: Engine) -> str:
-    """One line about the loaded model: what, how big a context, where it runs."""
+    """One line about the loaded model (what, how big a context, where it runs), and a
+    second when the AMX guard changed how it loaded."""
     from qwenchat.engine.remote import RemoteEngine
 
     if isinstance(engine, RemoteEngine):
@@ -60,10 +61,11 @@ def describe_engine(engine: Engine) -> str:
     if not gpu_offload_supported():
         offload += " (this llama.cpp build is CPU-only)"
     quant = engine.gguf.file_type or "?"
-    return (
+    line = (
         f"model {engine.model_name} ({quant}), n_ctx {engine.n_ctx},"
         f" {engine.threads} threads, {offload}"
     )
+    return f"{line}\n{engine.build_note}" if engine.build_note else line
 
 
 def describe_reply(reply: Reply) -> str:

@@ -10,15 +10,19 @@ _MARK = {"ok": "ok     ", "warning": "warning", "problem": "PROBLEM"}
 
 
 def doctor(
-    speed: Annotated[
-        bool, typer.Option("--speed/--no-speed", help="Time a 5-second generation.")
+    generate: Annotated[
+        bool,
+        typer.Option(
+            "--generate/--no-generate",
+            help="Run the model: a known-answer check, then a timed 5-second generation.",
+        ),
     ] = True,
 ) -> None:
-    """Check Python, llama.cpp, the config, the model, the sandbox and the speed."""
+    """Check Python, llama.cpp, the config, the model, the sandbox, right answers and speed."""
     from qwenchat.doctor import run_checks
 
     problems = 0
-    for check in run_checks(speed=speed):
+    for check in run_checks(generate=generate):
         print(f"{_MARK[check.status]}  {check.label:<9} {check.detail}", flush=True)
         if check.fix:
             print(f"{'':<9}  {'':<9} fix: {check.fix}", flush=True)

@@ -27,6 +27,7 @@ import numpy as np
 from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
 from qwenchat.config import GpuLayers, Sampling
 from qwenchat.engine.base import Clock, Completion, FinishReason, Generation, StopStrings, Usage
+from qwenchat.engine.llama_build import build_info, guard_note, model_params, use_extra_buffers
 from qwenchat.errors import GenerationError, InputError, ModelError
 from qwenchat.gguf import GGUFInfo
 from qwenchat.kvcache import KVCache
@@ -100,7 +101,10 @@ class LlamaEngine:
         n_ctx: int | None = None,
         threads: int | None = None,
         gpu_layers: GpuLayers = "auto",
+        amx: bool = False,
     ) -> None:
+        """``amx``: load with llama.cpp's extra buffer types even when the build has AMX
+        (``engine.amx``; see :mod:`qwenchat.engine.llama_build`)."""
         self.path = path
         self.kv_cache: KVCache | None = None
         """Set to save the KV state after each reply and resume from it (sessions)."""
@@ -111,16 +115,21 @@ class LlamaEngine:
         # llama.cpp counts the output layer as one more offloadable layer.
         total = (self.gguf.block_count or 0) + 1
         supported = gpu_offload_supported()
+        build = build_info()
+        self.build_note = guard_note(build, amx)
+        """What the AMX guard did for this build, for ``ask -v``, the TUI and doctor."""
+        extra_buffers = use_extra_buffers(build, amx)
 
         def make(n_gpu: int) -> llama_cpp.Llama:
-            return llama_cpp.Llama(
-                model_path=str(path),
-                n_ctx=ctx,
-                n_threads=self.threads,
-                n_threads_batch=self.threads,
-                n_gpu_layers=n_gpu,
-                verbose=False,
-            )
+            with model_params(use_extra_bufts=extra_buffers):
+                return llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=ctx,
+                    n_threads=self.threads,
+                    n_threads_batch=self.threads,
+                    n_gpu_layers=n_gpu,
+                    verbose=False,
+                )
 
         try:
             self._llm, n_gpu, self.offload_note = load_llama(
@@ -131,6 +140,11 @@ class LlamaEngine:
         offloaded = total if n_gpu < 0 else min(n_gpu, total)
         self.gpu_layers_offloaded = offloaded if supported else 0
         self.gpu_layers_total = total
+        self.extra_buffers = bool(self._llm.model_params.use_extra_bufts)
+        """Whether the weights could go to llama.cpp's extra buffer types (CPU repack, AMX),
+        as the model was really loaded."""
+        self.amx_guarded = build.amx and not self.extra_buffers
+        """Whether the AMX guard loaded the model without them."""
         self._control = {marker: self._special_id(marker) for marker in (IM_START, IM_END)}
         self._eog = {self._control[IM_END], self._special_id(ENDOFTEXT), self._llm.token_eos()}
         self._pieces: dict[int, bytes] = {}

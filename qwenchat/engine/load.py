@@ -48,6 +48,7 @@ def load_engine(
         n_ctx=settings.engine.n_ctx,
         threads=settings.engine.threads,
         gpu_layers=settings.engine.gpu_layers,
+        amx=settings.engine.amx,
     )
     if engine.offload_note:
         warn(engine.offload_note)

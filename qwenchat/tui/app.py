@@ -241,6 +241,8 @@ class QwenchatApp(App[None]):
         total = getattr(engine, "gpu_layers_total", 0)
         url = getattr(engine, "url", None)  # a remote engine runs on its server
         where = f"remote {url}" if url else "CPU"
+        if getattr(engine, "amx_guarded", False):  # loaded without llama.cpp's AMX path
+            where += " (AMX off)"
         self.status.set(
             model=engine.model_name,
             quant=(gguf.file_type or "") if gguf is not None else "",

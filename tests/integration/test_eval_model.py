@@ -14,6 +14,7 @@ from qwenchat.agent import ApprovalPolicy
 from qwenchat.chat import Chat
 from qwenchat.config import Settings
 from qwenchat.engine.llama import LlamaEngine
+from qwenchat.engine.selfcheck import known_answer
 from qwenchat.models import EVAL_MODEL, assemble, is_installed
 from qwenchat.tools import load_tools
 
@@ -41,3 +42,8 @@ def test_the_model_answers_from_the_tool_result(engine: LlamaEngine) -> None:
     assert reply.tool_calls[0].name == "convert_units" and reply.tool_calls[0].status == "ok"
     assert "6.21" in reply.text
     assert notices == []  # answered by the model, not by the repeat fallback
+
+
+def test_the_known_answers_hold_on_the_evaluation_model(engine: LlamaEngine) -> None:
+    verdict = known_answer(engine)
+    assert verdict.ok, verdict.detail

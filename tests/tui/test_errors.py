@@ -202,3 +202,16 @@ async def test_an_unknown_theme_in_the_config_warns(store: SessionStore) -> None
         await ready(pilot)
         assert any("no theme named 'no-such-theme'" in m for m in app.tracked.messages("warning"))
         assert app.theme == "textual-dark"
+
+
+async def test_a_model_loaded_by_the_amx_guard_says_so_in_the_status_bar(
+    store: SessionStore,
+) -> None:
+    engine = ScriptedEngine(["Hi."])
+    engine.amx_guarded = True  # type: ignore[attr-defined]  # as LlamaEngine sets it
+    app = make_app(store, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(pilot, lambda: app.status.info.offload, "the model's status")
+        assert app.status.info.offload == "CPU (AMX off)"
+        assert "CPU (AMX off)" in str(app.status.render())

@@ -20,7 +20,7 @@ def dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def checks(**kwargs: bool) -> dict[str, Check]:
-    return {check.label: check for check in run_checks(speed=False, **kwargs)}
+    return {check.label: check for check in run_checks(generate=False, **kwargs)}
 
 
 def test_labels_in_order(dirs: Path) -> None:
@@ -68,7 +68,7 @@ def test_a_bundled_model_is_not_assembled_by_the_check(dirs: Path) -> None:
 def test_exit_code_is_1_with_a_problem(dirs: Path) -> None:
     (dirs / "cfg" / "config.toml").write_text("not toml [")
     env = {"QWENCHAT_CONFIG_DIR": str(dirs / "cfg"), "QWENCHAT_DATA_DIR": str(dirs / "data")}
-    result = run_cli("doctor", "--no-speed", env=env)
+    result = run_cli("doctor", "--no-generate", env=env)
     assert result.returncode == 1
     assert any(line.startswith("PROBLEM  config") for line in result.stdout.splitlines())
     assert "Traceback" not in result.stderr
