@@ -40,8 +40,13 @@ def main() -> None:
     """Console-script entry point: run the app and turn errors into one line and an exit code."""
     import click
 
+    from qwenchat import crashlog
     from qwenchat.errors import QwenchatError
+    from qwenchat.paths import cache_dir
 
+    crash = crashlog.arm(cache_dir() / "crashes")
+    if crash:
+        err(f"warning: {crash}")
     try:
         code = app(standalone_mode=False)
     except QwenchatError as exc:

@@ -21,6 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer
 
 from qwenchat.conversation import Role, choose_role
+from qwenchat.crashlog import previous_crash
 from qwenchat.errors import InputError, QwenchatError
 from qwenchat.tui.collector import Collector
 from qwenchat.tui.commands import SlashCommands, parse_slash
@@ -118,6 +119,9 @@ class QwenchatApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.query_one(PromptInput).focus()
         self.status.set(tools=self.state.tools_on, tir=self.state.tir_on)
+        crash = previous_crash()  # also on stderr, which the TUI's screen hides
+        if crash:
+            self.notify(crash, severity="warning", timeout=20)
         if self.state.store is None:
             self._open_store()
         problem = None

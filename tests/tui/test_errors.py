@@ -26,6 +26,7 @@ from tests.tui.conftest import (
     ready,
     replies,
     send,
+    tracked,
     users,
     wait_for,
 )
@@ -202,6 +203,18 @@ async def test_an_unknown_theme_in_the_config_warns(store: SessionStore) -> None
         await ready(pilot)
         assert any("no theme named 'no-such-theme'" in m for m in app.tracked.messages("warning"))
         assert app.theme == "textual-dark"
+
+
+async def test_a_crash_of_the_last_run_is_a_warning_the_tui_shows(
+    store: SessionStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What crashlog.arm found at start-up; on stderr too, but the TUI's screen hides it.
+    notice = "the last qwenchat run crashed in native code (Segmentation fault)"
+    monkeypatch.setattr("qwenchat.tui.app.previous_crash", lambda: notice)
+    app = make_app(store, ["Hi."])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert notice in tracked(app).messages("warning")
 
 
 async def test_a_model_loaded_by_the_amx_guard_says_so_in_the_status_bar(
