@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 APP_NAME = "qwenchat"
 CONFIG_FILE = "config.toml"
@@ -16,32 +17,27 @@ CONFIG_FILE = "config.toml"
 
 def config_dir() -> Path:
     """The directory holding ``config.toml`` (``$QWENCHAT_CONFIG_DIR`` overrides)."""
-    override = os.environ.get("QWENCHAT_CONFIG_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_config_path(APP_NAME)
+    return _user_dir("QWENCHAT_CONFIG_DIR", "config")
 
 
 def data_dir() -> Path:
     """The directory holding models and sessions (``$QWENCHAT_DATA_DIR`` overrides)."""
-    override = os.environ.get("QWENCHAT_DATA_DIR")
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return platformdirs.user_data_path(APP_NAME)
+    return _user_dir("QWENCHAT_DATA_DIR", "data")
 
 
 def cache_dir() -> Path:
     """The directory for caches that can be deleted at any time (``$QWENCHAT_CACHE_DIR``)."""
-    override = os.environ.get("QWENCHAT_CACHE_DIR")
+    return _user_dir("QWENCHAT_CACHE_DIR", "cache")
+
+
+def _user_dir(variable: str, kind: Literal["config", "data", "cache"]) -> Path:
+    """``$variable`` if set, else platformdirs' user ``kind`` dir for qwenchat."""
+    override = os.environ.get(variable)
     if override:
         return Path(override).expanduser()
-    import platformdirs
+    import platformdirs  # not imported at all when the variable is set
 
-    return platformdirs.user_cache_path(APP_NAME)
+    return getattr(platformdirs, f"user_{kind}_path")(APP_NAME)  # type: ignore[no-any-return]
 
 
 def config_path() -> Path:
