@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
+from qwenchat.answer import final_answer
 from qwenchat.chatml import AssistantMessage, CallStatus, Message, ToolCall, ToolMessage
 from qwenchat.config import Sampling
 from qwenchat.context import dropped_notice, fit_prompt, reply_room
@@ -159,6 +160,9 @@ class TurnResult(BaseModel):
     usage: Usage
     timings: Timings
     tool_calls: list[ToolCallRecord]
+    answer: str | None = None
+    """The last ``\\boxed{...}`` in the model's own prose, if any (TIR and math prompts
+    ask for one; :func:`qwenchat.answer.final_answer`)."""
 
 
 class Turn:
@@ -204,12 +208,14 @@ class Turn:
         records: list[ToolCallRecord] = []
         repeat: ToolCallRecord | None = None  # set: this round must answer, not call
         text = ""
+        model_wrote = True  # the final text is the model's (not a tool result given for it)
         for _ in range(self.options.max_rounds):
             text, calls, completion = yield from self._generate(answer_only=repeat is not None)
             completions.append(completion)
             stopped = completion.finish_reason == "cancelled" or self._cancelled
             if calls and repeat is not None and not stopped:
                 text = yield from self._answer_from(repeat)
+                model_wrote = False
                 break
             if not calls or stopped:
                 self.messages.append(AssistantMessage(content=text))
@@ -235,6 +241,7 @@ class Turn:
             usage=sum_usage(completions),
             timings=sum_timings(completions),
             tool_calls=records,
+            answer=final_answer([text]) if model_wrote else None,
         )
 
     def _answer_from(self, repeat: ToolCallRecord) -> Iterator[Event]:

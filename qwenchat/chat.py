@@ -23,7 +23,7 @@ from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
 from qwenchat.engine.load import load_engine
 from qwenchat.errors import InputError
-from qwenchat.tir import TIR_PROMPT, TirTurn, extract_boxed
+from qwenchat.tir import TIR_PROMPT, TirTurn
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -44,7 +44,8 @@ class Reply(BaseModel):
     rounds: int = 1
     tool_calls: list[ToolCallRecord] = []
     answer: str | None = None
-    """The last ``\\boxed{...}`` of the text, if any (TIR and math prompts ask for one)."""
+    """The last ``\\boxed{...}`` in the model's own prose, if any (TIR and math prompts
+    ask for one; never from code, its output, or a tool's result)."""
 
 
 class ReplyStream:
@@ -78,11 +79,7 @@ class ReplyStream:
             recorder.sync(messages)
         result = self._turn.result
         assert result is not None
-        self.reply = Reply(
-            model=self._chat.engine.model_name,
-            answer=extract_boxed(result.text),
-            **result.model_dump(),
-        )
+        self.reply = Reply(model=self._chat.engine.model_name, **result.model_dump())
 
     def __iter__(self) -> Iterator[str]:
         for event in self.events():

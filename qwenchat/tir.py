@@ -10,7 +10,9 @@ sandbox, and its output is appended to the same assistant reply as ::
     ```
 
 after which the model goes on, for up to ``max_rounds`` replies. The final
-answer is the last ``\\boxed{...}`` (:func:`extract_boxed`).
+answer is the last ``\\boxed{...}`` the model wrote in prose, never one in its code or
+in an output block (:func:`qwenchat.answer.final_answer`); and what the code prints
+cannot close its output block to pass for the model's words (:func:`output_block`).
 
 Small models have one more habit, handled here: they end the reply right after a
 ```python block, without ```output and without an answer. Such a block is run
@@ -39,6 +41,7 @@ from qwenchat.agent import (
     sum_timings,
     sum_usage,
 )
+from qwenchat.answer import extract_boxed, final_answer, prose
 from qwenchat.chatml import AssistantMessage, CallStatus, Message, Segment
 from qwenchat.config import Sampling
 from qwenchat.context import dropped_notice, fit_prompt, reply_room
@@ -55,20 +58,7 @@ OUTPUT_FENCE = "```output"
 
 _CODE_BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL)
 _UNCLOSED_CODE = re.compile(r"```(?:python|py)[ \t]*\n(.*)\Z", re.DOTALL)
-_BOXED = "\\boxed"
-
-
-def extract_boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` in ``text`` (braces balanced), or None."""
-    start = text.rfind(_BOXED + "{")
-    while start != -1:
-        depth, i = 0, start + len(_BOXED)
-        for i in range(start + len(_BOXED), len(text)):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            if depth == 0:
-                return text[start + len(_BOXED) + 1 : i].strip()
-        start = text.rfind(_BOXED + "{", 0, start)  # unbalanced: try an earlier one
-    return None
+_FENCE_LINE = re.compile(r"^([ \t]{0,3}`{3,}[ \t]*)$", re.MULTILINE)
 
 
 def code_to_run(text: str, completion: Completion) -> str | None:
@@ -81,7 +71,7 @@ def code_to_run(text: str, completion: Completion) -> str | None:
         before = text[: text.rfind(OUTPUT_FENCE)]
         blocks = _CODE_BLOCK.findall(before) or _UNCLOSED_CODE.findall(before)
         return blocks[-1] if blocks else ""
-    if completion.finish_reason != "stop" or extract_boxed(text) is not None:
+    if completion.finish_reason != "stop" or extract_boxed(prose(text)) is not None:
         return None
     stripped = text.rstrip()
     blocks = list(_CODE_BLOCK.finditer(stripped))
@@ -91,7 +81,13 @@ def code_to_run(text: str, completion: Completion) -> str | None:
 
 
 def output_block(text: str, report: str) -> str:
-    """The text that follows ``text`` to show the model its code's output."""
+    """The text that follows ``text`` to show the model its code's output.
+
+    Inside a fenced block only a line of nothing but three or more backticks (indented
+    at most three spaces) ends it, as CommonMark reads fences: such lines of the output
+    are indented four more spaces, so nothing printed closes the block early.
+    """
+    report = _FENCE_LINE.sub(r"    \1", report)
     if text.rstrip().endswith(OUTPUT_FENCE):
         opening = "" if text.endswith("\n") else "\n"
     else:
@@ -131,11 +127,13 @@ class TirTurn:
 
     def __iter__(self) -> Iterator[Event]:
         pieces: list[str] = []  # generated text and output blocks, in order
+        generated: list[str] = []  # the model's own pieces, where its answer is
         completions: list[Completion] = []
         records: list[ToolCallRecord] = []
         for _ in range(self.max_rounds):
             text, completion = yield from self._generate(pieces)
             pieces.append(text)
+            generated.append(text)
             completions.append(completion)
             if self._cancelled or completion.finish_reason == "cancelled":
                 break
@@ -158,6 +156,7 @@ class TirTurn:
             usage=sum_usage(completions),
             timings=sum_timings(completions),
             tool_calls=records,
+            answer=final_answer(generated),
         )
 
     def _generate(self, pieces: list[str]) -> Iterator[Event]:
