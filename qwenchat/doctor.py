@@ -146,7 +146,7 @@ def _sandbox() -> Check:
 
     sandbox = Sandbox.from_settings(load_settings().sandbox)
     layer = sandbox.layer
-    detail = f"{layer.name} ({layer.reason})"
+    detail = f"{layer.name} ({layer.reason}); {sandbox.memory_bound}"
     if layer.strength == "full":
         return Check(status="ok", label="sandbox", detail=detail)
     if layer.strength == "weaker":

@@ -1,10 +1,11 @@
 """A warm, sandboxed Python interpreter per conversation: :class:`Sandbox`.
 
 The interpreter is :mod:`qwenchat.sandbox.kernel`, started lazily in the layer
-:mod:`qwenchat.sandbox.jail` chose. A call that runs past its timeout is interrupted
-(SIGINT: the state survives); if it does not stop within a second, the whole process
-tree is killed and the next call starts a fresh interpreter. No process outlives the
-sandbox: :meth:`Sandbox.close`, garbage collection and interpreter exit all kill it.
+:mod:`qwenchat.sandbox.jail` chose. The kernel enforces each call's timeout itself
+(SIGINT: the state survives; if the code does not stop within a second, its worker is
+restarted). Should the kernel itself stop answering, the whole process tree is killed
+and the next call starts a fresh one. No process outlives the sandbox:
+:meth:`Sandbox.close`, garbage collection and interpreter exit all kill it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from qwenchat.sandbox import procs
+from qwenchat.sandbox import cgroup, procs
 from qwenchat.sandbox.jail import (
     Launch,
     SandboxError,
@@ -42,10 +43,17 @@ if TYPE_CHECKING:
 
 __all__ = ["ExecResult", "Sandbox"]
 
-_INTERRUPT_GRACE_S = 1.0  # how long an interrupted call may take to reply
+# Past the call's timeout, how long the kernel may take to interrupt the code, restart its
+# worker if it must, and reply, before it is taken for hung.
+_REPLY_GRACE_S = 5.0
 _START_TIMEOUT_S = 10.0
 _EXIT_WAIT_S = 2.0
 _LOST = "it was restarted and its state was lost"
+# Joins the cgroup(s) named before "--", then becomes the command after it: every process
+# of the sandbox is born inside.
+_JOIN_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+# Besides the code's own: bwrap, its reaper where the kernel is not pid 1, the supervisor.
+_OWN_PROCESSES = 3
 NO_OUTPUT = "(no output: print() the values you need)"
 
 
@@ -77,6 +85,7 @@ class _Reply(BaseModel):
     stdout: str
     error: str | None
     timed_out: bool
+    restarted: bool
 
 
 class _Request(BaseModel):
@@ -147,7 +156,8 @@ class _Processes:
 
     popen: subprocess.Popen[bytes]
     launch: Launch
-    ns_init: int | None = None  # bwrap's pid 1: killing it kills the whole pid namespace
+    cgroup: cgroup.SandboxCgroup | None
+    ns_init: int | None = None  # the namespace's pid 1: killing it kills the whole namespace
 
     def kill(self) -> None:
         """Kill every process of the kernel and reap it."""
@@ -165,13 +175,15 @@ class _Processes:
             self.popen.wait()
 
     def terminate(self) -> None:
-        """Kill, then close the pipes and remove the host work dir."""
+        """Kill, then close the pipes, remove the host work dir and the cgroup."""
         self.kill()
         for pipe in (self.popen.stdin, self.popen.stdout, self.popen.stderr):
             if pipe is not None:
                 pipe.close()
         if self.launch.temp_dir is not None:
             shutil.rmtree(self.launch.temp_dir, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.remove()
 
 
 def _kill(pid: int, signum: int = signal.SIGKILL) -> None:
@@ -182,13 +194,16 @@ def _kill(pid: int, signum: int = signal.SIGKILL) -> None:
 class _Kernel:
     """One running kernel process and its end of the protocol."""
 
-    def __init__(self, launch: Launch, limits: Limits) -> None:
+    def __init__(self, launch: Launch, limits: Limits, bound: cgroup.SandboxCgroup | None) -> None:
         # A reply holds the output (at most max_output_chars) and a short error line; a
         # character takes at most 6 bytes in JSON. Anything longer is not a reply.
         self._max_frame = 6 * limits.max_output_chars + 65536
         self._buffer = bytearray()
+        argv = launch.argv
+        if bound is not None:
+            argv = ["/bin/sh", "-c", _JOIN_CGROUP, "sh", *bound.procs_files, "--", *argv]
         popen = _SPAWNER.popen(
-            launch.argv,
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -197,17 +212,21 @@ class _Kernel:
             cwd=launch.cwd,
             start_new_session=True,  # the terminal's Ctrl-C is for qwenchat, not the code
         )
-        self._processes = _Processes(popen, launch)
+        self._processes = _Processes(popen, launch, bound)
+        self.cgroup = bound
         self._finalizer = weakref.finalize(self, self._processes.terminate)
         self._await_ready()
-        self.pid = popen.pid  # the kernel's host pid, for SIGINT
+        chain = [popen.pid]  # bwrap, [its pid 1 reaper,] the kernel
+        try:
+            for _ in range(launch.kernel_depth):
+                chain.append(_only_child(chain[-1]))
+        except SandboxError:
+            self.close()
+            raise
+        self.pid = chain[-1]
+        """The kernel's host pid (its supervisor: the code runs in a child of it)."""
         if launch.in_pid_namespace:
-            try:
-                self._processes.ns_init = _only_child(popen.pid)
-                self.pid = _only_child(self._processes.ns_init)
-            except SandboxError:
-                self.close()
-                raise
+            self._processes.ns_init = chain[1]
 
     def _await_ready(self) -> None:
         try:
@@ -230,23 +249,25 @@ class _Kernel:
     def close(self) -> None:
         self._finalizer()
 
-    def execute(self, code: str, timeout: float) -> ExecResult:
-        """Run ``code``; time out softly, then hard; report a crash as the result."""
+    def execute(self, code: str, timeout: float) -> tuple[ExecResult, bool]:
+        """Run ``code``; returns the result and whether this kernel is still usable.
+
+        The kernel times the code out, and restarts its worker, itself; a kernel that
+        dies, hangs past that or sends a malformed frame is killed, and the result says so.
+        """
         start = time.monotonic()
 
-        def lost(error: str, timed_out: bool = False) -> ExecResult:
+        def lost(error: str, timed_out: bool = False) -> tuple[ExecResult, bool]:
             self.close()
             duration = time.monotonic() - start
-            return ExecResult(
+            result = ExecResult(
                 stdout="", error=error, timed_out=timed_out, restarted=True, duration_s=duration
             )
+            return result, False
 
         try:
             self._send(_Request(code=code, timeout=timeout))
-            line = self._read_frame(start + timeout)
-            if line is None:
-                _kill(self.pid, signal.SIGINT)
-                line = self._read_frame(time.monotonic() + _INTERRUPT_GRACE_S)
+            line = self._read_frame(start + timeout + _REPLY_GRACE_S)
             if line is None:
                 error = f"TimeoutError: execution timed out after {timeout:g} s; the interpreter"
                 return lost(f"{error} was restarted and its state was lost", timed_out=True)
@@ -255,13 +276,14 @@ class _Kernel:
             return lost(self._death_message())
         except (_Malformed, ValidationError):
             return lost(f"the interpreter sent a malformed reply; {_LOST}")
-        return ExecResult(
+        result = ExecResult(
             stdout=reply.stdout,
             error=reply.error,
             timed_out=reply.timed_out,
-            restarted=False,
+            restarted=reply.restarted,
             duration_s=time.monotonic() - start,
         )
+        return result, True
 
     def _send(self, request: _Request) -> None:
         stdin = self._processes.popen.stdin
@@ -298,7 +320,7 @@ class _Kernel:
         except subprocess.TimeoutExpired:
             return f"the interpreter stopped answering; {_LOST}"
         # bwrap reports its command's death by signal N as exit code 128 + N, as shells do.
-        if self._processes.launch.in_pid_namespace and code > 128:
+        if self._processes.launch.kernel_depth and code > 128:
             code = 128 - code
         if code >= 0:
             return f"the interpreter exited (code {code}); {_LOST}"
@@ -307,7 +329,7 @@ class _Kernel:
 
 
 def _only_child(pid: int) -> int:
-    """The one child of ``pid`` (bwrap's chain: bwrap, its pid 1, the kernel)."""
+    """The one child of ``pid`` (bwrap's chain: bwrap, [its pid 1,] the kernel)."""
     found = procs.children(pid)
     if len(found) != 1:
         raise SandboxError(f"expected one child of sandbox process {pid}, found {len(found)}")
@@ -369,9 +391,19 @@ class Sandbox:
 
     @property
     def pid(self) -> int | None:
-        """The host pid of the running interpreter, or None before the first call."""
+        """The host pid of the running kernel (its supervisor), or None before the first call."""
         kernel = self._kernel
         return None if kernel is None else kernel.pid
+
+    @property
+    def interpreter_pid(self) -> int | None:
+        """The host pid of the worker that runs the code (the kernel's one child between
+        calls), or None when there is none."""
+        kernel = self._kernel
+        if kernel is None:
+            return None
+        children = procs.children(kernel.pid)
+        return children[0] if len(children) == 1 else None
 
     def run(self, code: str, timeout: float | None = None) -> ExecResult:
         """Run ``code`` as the next notebook cell and return what it printed and raised.
@@ -386,14 +418,44 @@ class Sandbox:
                 raise SandboxError("the sandbox is closed")
             if self._kernel is None:
                 launch = plan_launch(self.layer, self.limits, self.allow_unsandboxed)
-                self._kernel = _Kernel(launch, self.limits)
-            result = self._kernel.execute(code, self.timeout if timeout is None else timeout)
-            if result.restarted or self._closed:
+                self._kernel = _Kernel(launch, self.limits, self._new_cgroup())
+            result, usable = self._kernel.execute(
+                code, self.timeout if timeout is None else timeout
+            )
+            if not usable or self._closed:
                 self._kernel.close()
                 self._kernel = None
             if self._closed:
                 raise SandboxError("the sandbox was closed while the code ran")
             return result
+
+    @property
+    def cgroup(self) -> cgroup.SandboxCgroup | None:
+        """The cgroup that bounds the running kernel, or None (not started, or none here)."""
+        kernel = self._kernel
+        return None if kernel is None else kernel.cgroup
+
+    @property
+    def memory_bound(self) -> str:
+        """How the sandbox's memory is bounded here, in one line (for ``doctor``)."""
+        if self.layer.strength == "none":
+            return "not bounded (no sandbox)"
+        why_not = cgroup.probe()
+        if why_not is None:
+            return f"memory bounded as a whole at {self.limits.memory_mb} MiB (a cgroup)"
+        return (
+            f"memory bounded per process only ({self.limits.memory_mb} MiB each, up to"
+            f" {self.limits.processes} processes): no cgroup ({why_not})"
+        )
+
+    def _new_cgroup(self) -> cgroup.SandboxCgroup | None:
+        """A cgroup for the next kernel, where one can be made (else per-process limits)."""
+        if self.layer.strength == "none" or cgroup.probe() is not None:
+            return None
+        try:
+            return cgroup.create(self.limits.memory_mb, self.limits.processes + _OWN_PROCESSES)
+        except cgroup.CgroupUnavailable:
+            return None
 
     def close(self) -> None:
         """Kill the interpreter and everything it started. Safe to call twice, or mid-run."""

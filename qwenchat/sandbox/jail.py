@@ -11,10 +11,15 @@
   explicitly allowed.
 
 Every layer applies the resource limits of :class:`Limits` (in the kernel, before any
-code runs). RLIMIT_NPROC never applies to uid 0, so code must not run as root: as root,
-``bwrap`` runs without a user namespace (which would map the sandbox's uid back to host
-uid 0) and the kernel drops to uid 65534 itself. As a regular user, ``bwrap``'s user
-namespace gives the limit its own count (Linux 5.14 and later).
+code runs), and the client adds a cgroup for the sandbox as a whole where it can
+(:mod:`qwenchat.sandbox.cgroup`). Under bubblewrap the kernel is the pid namespace's
+pid 1 (``--as-pid-1``), so no bwrap process in the sandbox holds qwenchat's pipes.
+
+RLIMIT_NPROC never applies to uid 0, so code must not run as root: as root, ``bwrap``
+runs without a user namespace (which would map the sandbox's uid back to host uid 0)
+and the kernel drops to uid 65534 itself, its supervisor keeping real and saved uid
+65533 so that code cannot signal it. As a regular user, ``bwrap``'s user namespace
+gives the limit its own count (Linux 5.14 and later).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ __all__ = [
 ]
 
 SANDBOX_UID = 65534  # "nobody": owns nothing on the host
+# The kernel's supervisor, started as root, keeps this as its real and saved uid (effective:
+# SANDBOX_UID), so that code, all SANDBOX_UID, cannot signal it (see kernel.py).
+SUPERVISOR_UID = 65533
 WORK_DIR = "/home/sandbox"  # the code's cwd and HOME inside bwrap
 KERNEL_PATH = Path(__file__).with_name("kernel.py")
 _KERNEL_IN_SANDBOX = "/run/qwenchat/kernel.py"
@@ -81,7 +89,8 @@ class Launch:
     env: dict[str, str]
     cwd: str | None
     temp_dir: str | None  # a host work dir to delete when the kernel is gone
-    in_pid_namespace: bool  # the kernel is the started process's grandchild
+    in_pid_namespace: bool
+    kernel_depth: int  # 0: the started process is the kernel; 1: its child; 2: grandchild
 
 
 @dataclass(frozen=True)
@@ -150,6 +159,10 @@ def _bwrap_args(bwrap: _Bwrap, limits: Limits) -> list[str]:
         if "--disable-userns" in bwrap.options:
             args.append("--disable-userns")
     args += ["--die-with-parent", "--new-session", "--clearenv"]
+    if "--as-pid-1" in bwrap.options:
+        # The kernel is the namespace's pid 1 (no bwrap reaper there holding qwenchat's
+        # pipes): the kernel ignores SIGKILL sent from inside, and reaps the orphans itself.
+        args.append("--as-pid-1")
     for name, value in _sandbox_env(home=WORK_DIR, tmp="/tmp").items():
         args += ["--setenv", name, value]
     size = ["--size", str(limits.disk_mb * _MIB)] if "--size" in bwrap.options else []
@@ -255,8 +268,10 @@ def _rlimits(limits: Limits, processes: int) -> dict[str, int]:
 def _kernel_config(
     limits: Limits, rlimits: dict[str, int], *, drop: bool, work_dir: str | None
 ) -> dict[str, object]:
+    drop = drop and _is_root()
     return {
-        "uid": SANDBOX_UID if drop and _is_root() else None,
+        "uid": SANDBOX_UID if drop else None,
+        "supervisor_uid": SUPERVISOR_UID if drop else None,
         "rlimits": rlimits,
         "pid_namespace": work_dir is None,  # a host work dir means a plain subprocess
         "work_dir": work_dir,
@@ -273,7 +288,10 @@ def plan_launch(layer: SandboxLayer, limits: Limits, allow_unsandboxed: bool) ->
         config = _kernel_config(limits, rlimits, drop=True, work_dir=None)
         command = _kernel_command(config, _KERNEL_IN_SANDBOX)
         argv = [bwrap.path, *_bwrap_args(bwrap, limits), "--", *command]
-        return Launch(argv=argv, env={}, cwd=None, temp_dir=None, in_pid_namespace=True)
+        depth = 1 if "--as-pid-1" in bwrap.options else 2  # else bwrap's reaper is between
+        return Launch(
+            argv=argv, env={}, cwd=None, temp_dir=None, in_pid_namespace=True, kernel_depth=depth
+        )
     if layer.name == "none" and not allow_unsandboxed:
         raise SandboxError(
             f"refusing to run code unsandboxed ({layer.reason}): install bubblewrap, "
@@ -293,6 +311,7 @@ def plan_launch(layer: SandboxLayer, limits: Limits, allow_unsandboxed: bool) ->
         cwd=work_dir,
         temp_dir=work_dir,
         in_pid_namespace=False,
+        kernel_depth=0,
     )
 
 

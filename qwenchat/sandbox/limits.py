@@ -18,12 +18,19 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    memory_mb: int = Field(default=1024, ge=128, description="address space per process")
+    memory_mb: int = Field(
+        default=1024,
+        ge=128,
+        description="memory of the whole sandbox (a cgroup, where one can be made) and"
+        " address space of each process",
+    )
     cpu_s: int = Field(default=600, ge=1, description="CPU time per process over its life")
     file_mb: int = Field(default=16, ge=1, description="size of any one written file")
     disk_mb: int = Field(default=64, ge=1, description="size of /tmp and of the work dir (bwrap)")
     open_files: int = Field(default=64, ge=16, description="open file descriptors per process")
-    processes: int = Field(default=32, ge=2, description="processes and threads of the sandbox")
+    processes: int = Field(
+        default=32, ge=2, description="processes and threads of the code (a cgroup and a uid)"
+    )
     max_output_chars: int = Field(
         default=8000, ge=100, description="head and tail kept of long output"
     )

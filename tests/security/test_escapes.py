@@ -95,11 +95,12 @@ def _host_pids_running(marker: str) -> list[int]:
 
 
 def _leftover_processes(sb: Sandbox) -> set[int]:
-    """Live processes of the sandbox besides its kernel (and bwrap's pid 1)."""
-    kernel = sb.pid
-    assert kernel is not None
+    """Live processes of the sandbox besides its kernel, the kernel's worker that runs
+    the code (and bwrap's pid 1 where the kernel is not pid 1 itself)."""
+    kernel, worker = sb.pid, sb.interpreter_pid
+    assert kernel is not None and worker is not None
     if _layer(sb) == "rlimits":
-        return {p for p in procs.descendants(kernel) if not _is_zombie(p)}
+        return {p for p in procs.descendants(kernel) - {worker} if not _is_zombie(p)}
     namespace = os.readlink(f"/proc/{kernel}/ns/pid")
     members = set()
     for entry in os.listdir("/proc"):
@@ -110,7 +111,7 @@ def _leftover_processes(sb: Sandbox) -> set[int]:
             except OSError:
                 continue
     ns_init = int(_stat_fields(kernel)[1])
-    return {p for p in members - {kernel, ns_init} if not _is_zombie(p)}
+    return {p for p in members - {kernel, worker, ns_init} if not _is_zombie(p)}
 
 
 def _stat_fields(pid: int) -> list[bytes]:

@@ -85,3 +85,8 @@ def test_a_remote_engine_is_checked_on_its_server(
     config.write_text('[engine]\nurl = "http://127.0.0.1:9"\n')  # nothing listens there
     found = checks()["model"]
     assert found.status == "problem" and "cannot reach http://127.0.0.1:9" in found.detail
+
+
+def test_the_sandbox_line_says_how_memory_is_bounded(dirs: Path) -> None:
+    sandbox = checks()["sandbox"]
+    assert "memory bounded as a whole" in sandbox.detail or "per process only" in sandbox.detail

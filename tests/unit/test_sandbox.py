@@ -131,7 +131,7 @@ def test_output_before_a_timeout_is_kept(sandbox: Sandbox) -> None:
 
 def test_code_ignoring_sigint_is_killed_and_state_lost(sandbox: Sandbox) -> None:
     sandbox.run("x = 1")
-    first_pid = sandbox.pid
+    first_pid = sandbox.interpreter_pid
     ignore = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: pass"
     result = sandbox.run(ignore)
     assert result.timed_out and result.restarted
