@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -26,6 +25,7 @@ from qwenchat.cli.common import (
     terminal_approver,
 )
 from qwenchat.conversation import describe_sandbox, sandbox_status
+from qwenchat.safetext import shown, shown_json
 
 if TYPE_CHECKING:
     from qwenchat.agent import Event
@@ -116,7 +116,7 @@ def _progress(event: Event) -> None:
     from qwenchat.agent import Notice, ToolCallFinished, ToolCallStarted
 
     if isinstance(event, ToolCallStarted):
-        err(f"→ {event.name} {json.dumps(event.arguments, ensure_ascii=False)}")
+        err(f"→ {event.name} {shown_json(event.arguments)}")
     elif isinstance(event, ToolCallFinished):
         record = event.record
         result = record.result if len(record.result) <= 200 else record.result[:200] + "…"
@@ -272,7 +272,7 @@ def ask(
     for event in stream.events():
         if isinstance(event, TextDelta):
             if not as_json:
-                sys.stdout.write(event.text)
+                sys.stdout.write(shown(event.text))
                 sys.stdout.flush()
         elif show_progress or isinstance(event, Notice):  # notices matter in pipelines too
             _progress(event)
@@ -283,12 +283,12 @@ def ask(
         fields = {"text", "model", "usage", "timings"}
         fields |= {"tool_calls", "rounds"} if chat.tools or tir else set()
         fields |= {"answer"} if tir else set()
-        print(json.dumps(reply.model_dump(include=fields), ensure_ascii=False))
+        print(shown_json(reply.model_dump(include=fields)))
     else:
         if not reply.text.endswith("\n"):
             sys.stdout.write("\n")
         if tir:
-            sys.stdout.write(f"\nAnswer: {reply.answer}\n" if reply.answer else "")
+            sys.stdout.write(f"\nAnswer: {shown(reply.answer)}\n" if reply.answer else "")
             if not reply.answer and reply.finish_reason != "cancelled":
                 err("no \\boxed{} answer in the reply")
     if verbose:

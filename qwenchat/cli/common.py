@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from qwenchat.safetext import shown
+
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from qwenchat.agent import Approval, Approver
     from qwenchat.config import Settings
     from qwenchat.tools import Tool, ToolRegistry
@@ -41,8 +46,28 @@ PYTHON = "python"  # the built-in tool bound to a conversation's sandbox
 
 
 def err(message: str) -> None:
-    """One line on stderr, prefixed with the program's name."""
-    print(f"qwenchat: {message}", file=sys.stderr)
+    """One line on stderr, prefixed with the program's name. Messages quote what the
+    model, tools or files wrote, so control characters are made inert."""
+    print(f"qwenchat: {shown(message)}", file=sys.stderr)
+
+
+def out(text: str, end: str = "\n") -> None:
+    """Text on stdout that qwenchat did not write all of: control characters made inert."""
+    sys.stdout.write(shown(text) + end)
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str | Text]]) -> None:
+    """A borderless table on stdout. A ``str`` cell is plain text: no Rich markup is
+    read from it (names and titles come from files, cards and models) and its control
+    characters are inert; a ``Text`` cell is qwenchat's own, styled."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(*headers, box=None)
+    for row in rows:
+        table.add_row(*(c if isinstance(c, Text) else Text(shown(c)) for c in row))
+    Console().print(table)
 
 
 def settings_with(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 from qwenchat.cli.common import settings_with
+from qwenchat.safetext import shown_json
 
 app = typer.Typer(help="Show the configuration.", no_args_is_help=True)
 
@@ -26,4 +25,4 @@ def show() -> None:
 
     settings = settings_with()
     print(f"# {config_path()}")
-    print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    print(shown_json(settings.model_dump(mode="json"), indent=2))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
+
+from qwenchat.cli.common import out
 
 _MARK = {"ok": "ok     ", "warning": "warning", "problem": "PROBLEM"}
 
@@ -23,9 +26,11 @@ def doctor(
 
     problems = 0
     for check in run_checks(generate=generate):
-        print(f"{_MARK[check.status]}  {check.label:<9} {check.detail}", flush=True)
+        # Details quote model names, paths and servers' answers: shown inert.
+        out(f"{_MARK[check.status]}  {check.label:<9} {check.detail}")
         if check.fix:
-            print(f"{'':<9}  {'':<9} fix: {check.fix}", flush=True)
+            out(f"{'':<9}  {'':<9} fix: {check.fix}")
+        sys.stdout.flush()
         problems += check.status == "problem"
     if problems:
         raise typer.Exit(1)

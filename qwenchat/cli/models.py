@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from qwenchat.cli.common import EXIT_INTERRUPTED, err, settings_with
+from qwenchat.cli.common import EXIT_INTERRUPTED, err, out, print_table, settings_with
+from qwenchat.safetext import shown_json
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,8 +32,7 @@ _NAME_HELP = (
 @app.command("list")
 def list_() -> None:
     """List the GGUF models in the models dir."""
-    from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
     from qwenchat.models import list_models
 
@@ -45,21 +44,16 @@ def list_() -> None:
             "pip install 'qwenchat[test-model]' or copy a .gguf file there"
         )
         return
-    table = Table("name", "size", "quant", "arch", "context", box=None)
+    rows: list[tuple[str | Text, ...]] = []
     for info in found:
         if info.error:  # in full on stderr: a table cell would cut it
             err(f"warning: {info.error}")
-            table.add_row(info.name, "", "", "", "[red]unreadable[/red]")
+            rows.append((info.name, "", "", "", Text("unreadable", style="red")))
             continue
         size = f"{info.size_bytes / 2**20:,.0f} MiB"
-        table.add_row(
-            info.name,
-            size,
-            info.quant or "?",
-            info.architecture or "?",
-            str(info.context_length or "?"),
-        )
-    Console().print(table)
+        quant, arch = info.quant or "?", info.architecture or "?"
+        rows.append((info.name, size, quant, arch, str(info.context_length or "?")))
+    print_table(("name", "size", "quant", "arch", "context"), rows)
 
 
 @app.command("pull")
@@ -164,10 +158,10 @@ def info(
 
     found = describe(find_local(name, settings_with().resolved_models_dir()))
     if as_json:
-        print(json.dumps(found.model_dump(mode="json"), indent=2))
+        print(shown_json(found.model_dump(mode="json"), indent=2))
         return
     for label, value in _info_rows(found):
-        print(f"{label:<15} {value}")
+        out(f"{label:<15} {value}")  # GGUF metadata is the file's, not ours
 
 
 def _info_rows(found: ModelInfo) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from qwenchat.cli.common import err
+from qwenchat.cli.common import err, out, print_table
 
 app = typer.Typer(help="Role-play personas.", no_args_is_help=True)
 
@@ -15,15 +15,10 @@ app = typer.Typer(help="Role-play personas.", no_args_is_help=True)
 @app.command("list")
 def list_() -> None:
     """List the personas: name, description, and where each comes from."""
-    from rich.console import Console
-    from rich.table import Table
-
     from qwenchat.personas import list_personas
 
-    table = Table("name", "description", "file", box=None)
-    for persona in list_personas().values():
-        table.add_row(persona.name, persona.description, str(persona.path or ""))
-    Console().print(table)
+    rows = [(p.name, p.description, str(p.path or "")) for p in list_personas().values()]
+    print_table(("name", "description", "file"), rows)
 
 
 @app.command("show")
@@ -31,7 +26,7 @@ def show(name: str) -> None:
     """Print a persona as a persona file (e.g. to edit a copy in the config dir's personas/)."""
     from qwenchat.personas import get_persona
 
-    print(get_persona(name).to_markdown(), end="")
+    out(get_persona(name).to_markdown(), end="")
 
 
 @app.command("import")
@@ -47,4 +42,4 @@ def import_(
     persona, notices = import_card(file, name=name)
     for notice in notices:
         err(f"note: {notice}")
-    print(f"imported '{persona.name}' to {save_persona(persona)}")
+    out(f"imported '{persona.name}' to {save_persona(persona)}")

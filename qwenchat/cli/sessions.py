@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from qwenchat.cli.common import err
+from qwenchat.cli.common import err, out, print_table
+from qwenchat.safetext import inert_json, shown
 
 if TYPE_CHECKING:
     from qwenchat.store import SessionStore
@@ -29,27 +31,30 @@ def _store() -> SessionStore:
 @app.command("list")
 def list_() -> None:
     """List the sessions, most recently used first."""
-    from rich.console import Console
-    from rich.table import Table
-
     with _store() as store:
         sessions = store.list_sessions()
         counts = {s.id: len(store.history(s.id)) for s in sessions}
     if not sessions:
         err('no sessions yet; start one with: qwenchat ask --session NAME "..."')
         return
-    table = Table("id", "name", "title", "messages", "updated", box=None)
-    for s in sessions:
-        updated = s.updated.astimezone().strftime("%Y-%m-%d %H:%M")
-        table.add_row(str(s.id), s.name or "", s.title or "", str(counts[s.id]), updated)
-    Console().print(table)
+    rows = [
+        (
+            str(s.id),
+            s.name or "",
+            s.title or "",
+            str(counts[s.id]),
+            f"{s.updated.astimezone():%Y-%m-%d %H:%M}",
+        )
+        for s in sessions
+    ]
+    print_table(("id", "name", "title", "messages", "updated"), rows)
 
 
 @app.command("show")
 def show(ref: Ref) -> None:
     """Print a session's conversation (the branch in use) as Markdown."""
     with _store() as store:
-        print(store.export_session(ref, "md"))
+        out(store.export_session(ref, "md"))
 
 
 @app.command("export")
@@ -59,14 +64,20 @@ def export(
         str, typer.Option("--format", "-f", help="md (readable) or json (re-importable).")
     ] = "md",
 ) -> None:
-    """Print a session as Markdown, or as JSON with every branch (for `sessions import`)."""
+    """Print a session as Markdown, or as JSON with every branch (for `sessions import`).
+
+    Exact when written to a file or pipe; on a terminal, control characters are inert.
+    """
     from qwenchat.errors import InputError
 
     if fmt not in ("md", "json"):
         raise InputError(f"--format {fmt}: expected md or json")
     kind: Literal["md", "json"] = "md" if fmt == "md" else "json"
     with _store() as store:
-        print(store.export_session(ref, kind))
+        text = store.export_session(ref, kind)
+    if sys.stdout.isatty():
+        text = shown(text) if kind == "md" else inert_json(text)
+    print(text)
 
 
 @app.command("import")
@@ -80,7 +91,7 @@ def import_(file: Annotated[Path, typer.Argument(help="A JSON export.")]) -> Non
         raise InputError(f"cannot read {file}: {exc}") from None
     with _store() as store:
         session = store.import_session(text)
-    print(f"imported session {session.id}" + (f" ({session.name})" if session.name else ""))
+    out(f"imported session {session.id}" + (f" ({session.name})" if session.name else ""))
 
 
 @app.command("rename")
@@ -107,4 +118,4 @@ def search(text: str) -> None:
         raise typer.Exit(1)
     for hit in hits:
         where = hit.session_name or hit.session_title or f"session {hit.session_id}"
-        print(f"{hit.session_id} {where} #{hit.message_id} {hit.role}: {hit.snippet}")
+        out(f"{hit.session_id} {where} #{hit.message_id} {hit.role}: {hit.snippet}")

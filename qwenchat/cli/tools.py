@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from qwenchat.cli.common import load_tool_registry, settings_with, terminal_approver
+from qwenchat.cli.common import (
+    load_tool_registry,
+    out,
+    print_table,
+    settings_with,
+    terminal_approver,
+)
 from qwenchat.conversation import sandbox_status
+from qwenchat.safetext import shown_json
 
 if TYPE_CHECKING:
     from qwenchat.tools import ToolRegistry
@@ -37,14 +44,11 @@ def _registry(tools_dir: list[Path] | None) -> ToolRegistry:
 @app.command("list")
 def list_(tools_dir: ToolsDir = None) -> None:
     """Show every loaded tool: name, whether it is safe, what it does, where it comes from."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table("name", "safe", "description", "source", box=None)
-    for tool in _registry(tools_dir):
-        summary = tool.description.split("\n", 1)[0]
-        table.add_row(tool.name, "yes" if tool.safe else "no", summary, tool.source)
-    Console().print(table)
+    rows = [
+        (tool.name, "yes" if tool.safe else "no", tool.description.split("\n", 1)[0], tool.source)
+        for tool in _registry(tools_dir)
+    ]
+    print_table(("name", "safe", "description", "source"), rows)
 
 
 @app.command("show")
@@ -52,7 +56,7 @@ def show(name: str, tools_dir: ToolsDir = None) -> None:
     """Print a tool's JSON schema, as the model sees it."""
     tool = _registry(tools_dir).select([name]).get(name)
     assert tool is not None
-    print(json.dumps(tool.spec(), indent=2, ensure_ascii=False))
+    print(shown_json(tool.spec(), indent=2))
 
 
 @app.command("run")
@@ -82,4 +86,4 @@ def run(
     record = run_tool(tool, validated)
     if record.status != "ok":
         raise QwenchatError(record.result)
-    print(record.result)
+    out(record.result)

@@ -18,11 +18,13 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.notifications import SeverityLevel
 from textual.widgets import Footer
 
 from qwenchat.conversation import Role, choose_role
 from qwenchat.crashlog import previous_crash
 from qwenchat.errors import InputError, QwenchatError
+from qwenchat.safetext import shown
 from qwenchat.tui.collector import Collector
 from qwenchat.tui.commands import SlashCommands, parse_slash
 from qwenchat.tui.screens.chat import ChatScreen
@@ -382,6 +384,20 @@ class QwenchatApp(App[None]):
         """An error: shown where it happened and as a notification; the app goes on."""
         self.notify(message, severity="error", timeout=8)
         await self.conversation.add_note(f"✗ {message}", error=True)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Textual's, but plain text by default with control characters inert: messages
+        quote errors, file names, and what models and tools wrote."""
+        message = shown(message)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _warn(self, message: str) -> None:
         self.notify(message, severity="warning")

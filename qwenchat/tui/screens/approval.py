@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
 from qwenchat.agent import Approval
+from qwenchat.safetext import shown, shown_json
 
 
 class ApprovalScreen(ModalScreen[Approval]):
@@ -31,15 +32,16 @@ class ApprovalScreen(ModalScreen[Approval]):
         self.sandbox = sandbox
 
     def compose(self) -> ComposeResult:
+        # The model wrote the name and the arguments: control characters inert, no markup.
         code = self.arguments.get("code")
         if isinstance(code, str) and len(self.arguments) == 1:
-            shown: Any = Syntax(code, "python", theme="ansi_dark", line_numbers=True)
+            body: Any = Syntax(shown(code), "python", theme="ansi_dark", line_numbers=True)
         else:
-            shown = Syntax(json.dumps(self.arguments, indent=2, ensure_ascii=False), "json")
+            body = Syntax(shown_json(self.arguments, indent=2), "json")
         with Vertical(id="dialog"):
-            yield Label(f"The model wants to run [b]{self.tool}[/b]", id="title")
+            yield Label(f"The model wants to run [b]{escape(shown(self.tool))}[/b]", id="title")
             with VerticalScroll(id="arguments"):
-                yield Static(shown)
+                yield Static(body)
             yield Label(self.sandbox, id="sandbox")
             with Horizontal(id="buttons"):
                 yield Button("Run once [y]", id="once", variant="primary")

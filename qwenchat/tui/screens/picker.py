@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
+
+from qwenchat.safetext import shown
 
 
 class PickerScreen(ModalScreen[str | None]):
@@ -25,7 +28,8 @@ class PickerScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="title")
-            yield OptionList(*(Option(label, id=key) for key, label in self.options))
+            # Labels quote messages and file names: inert, and never read as markup.
+            yield OptionList(*(Option(Text(shown(label)), id=key) for key, label in self.options))
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

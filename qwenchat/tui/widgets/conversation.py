@@ -25,6 +25,7 @@ from qwenchat.agent import (
 )
 from qwenchat.chatml import AssistantMessage, Message, ToolMessage, UserMessage
 from qwenchat.errors import QwenchatError
+from qwenchat.safetext import shown
 from qwenchat.tui.widgets.messages import (
     AssistantBubble,
     NoteLine,
@@ -70,7 +71,7 @@ class Conversation(VerticalScroll):
                 widgets.append(UserBubble(message.content))
             elif isinstance(message, AssistantMessage):
                 if message.content.strip() or not message.tool_calls:
-                    widgets.append(AssistantBubble(message.content, complete=True))
+                    widgets.append(AssistantBubble(shown(message.content), complete=True))
                 unanswered = [ToolCallPanel("", c.name, c.arguments) for c in message.tool_calls]
                 widgets += unanswered
             elif isinstance(message, ToolMessage) and unanswered:
@@ -138,8 +139,8 @@ class Conversation(VerticalScroll):
         call = self.app.call_from_thread
         try:
             for event in stream.events():
-                if isinstance(event, TextDelta):
-                    bubble.reply.feed(event.text)
+                if isinstance(event, TextDelta):  # the model's or the sandbox's: inert
+                    bubble.reply.feed(shown(event.text))
                 elif tir and isinstance(event, Notice):
                     call(self.app.notify, event.text)
                 elif not tir:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.widgets import Collapsible, Label, Static
 
 from qwenchat.agent import ToolCallRecord
 from qwenchat.chat import Reply
+from qwenchat.safetext import shown, shown_json
 from qwenchat.tui.widgets.reply import ReplyView
 
 PYTHON_TOOL = "python"
@@ -34,17 +35,21 @@ def describe_figures(reply: Reply) -> str:
         runs = len(reply.tool_calls)
         parts.append(f"{runs} tool run{'s' if runs > 1 else ''} in {took:.2f} s")
     if reply.answer:
-        parts.append(f"answer: {reply.answer}")
+        parts.append(f"answer: {shown(reply.answer)}")
     return " · ".join(parts)
 
 
 class UserBubble(Static):
-    """What the user wrote, as typed (not Markdown: no surprises from stray asterisks)."""
+    """What the user wrote, as typed (not Markdown: no surprises from stray asterisks).
+
+    Shown with control characters inert (an imported session may hold any); ``text``
+    stays exact.
+    """
 
     DEFAULT_CLASSES = "message"
 
     def __init__(self, text: str) -> None:
-        super().__init__(text, markup=False)
+        super().__init__(shown(text), markup=False)
         self.text = text
 
 
@@ -76,17 +81,22 @@ class AssistantBubble(Vertical):
 
 
 def _short(arguments: Any) -> str:
-    text = json.dumps(arguments, ensure_ascii=False)
+    text = shown_json(arguments)
     return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _shown_arguments(name: str, arguments: Any) -> Static:
     code = arguments.get("code") if isinstance(arguments, dict) else None
     if name == PYTHON_TOOL and isinstance(code, str):
-        return Static(
-            Syntax(code, "python", theme="ansi_dark", word_wrap=True), classes="arguments"
-        )
-    return Static(json.dumps(arguments, ensure_ascii=False), classes="arguments", markup=False)
+        syntax = Syntax(shown(code), "python", theme="ansi_dark", word_wrap=True)
+        return Static(syntax, classes="arguments")
+    return Static(shown_json(arguments), classes="arguments", markup=False)
+
+
+def _title(mark: str, name: str, rest: str) -> str:
+    """A panel's title, which Textual reads as markup: the model wrote the name and the
+    arguments, so both are escaped."""
+    return f"{mark} {escape(shown(name))} {escape(rest)}"
 
 
 class ToolCallPanel(Collapsible):
@@ -96,7 +106,7 @@ class ToolCallPanel(Collapsible):
     def __init__(self, call_id: str, name: str, arguments: Any) -> None:
         super().__init__(
             _shown_arguments(name, arguments),
-            title=f"⚙ {name} {_short(arguments)} · running…",
+            title=_title("⚙", name, f"{_short(arguments)} · running…"),
             collapsed=True,
             classes="tool-call",
         )
@@ -111,9 +121,10 @@ class ToolCallPanel(Collapsible):
         ok = record.status == "ok"
         took = f", {record.duration_s:.2f} s" if record.duration_s else ""
         arguments = _short(record.arguments) if record.arguments is not None else self._arguments
-        self.title = f"{'✓' if ok else '✗'} {self.tool_name} {arguments} · {record.status}{took}"
+        outcome = f"{arguments} · {record.status}{took}"
+        self.title = _title("✓" if ok else "✗", self.tool_name, outcome)
         self.set_class(not ok, "-error")
-        result = record.result
+        result = shown(record.result)
         if len(result) > _RESULT_CHARS:
             result = result[:_RESULT_CHARS] + f"\n… ({len(record.result)} characters in all)"
         self.query_one(Collapsible.Contents).mount(Static(result, classes="result", markup=False))
@@ -123,4 +134,5 @@ class NoteLine(Static):
     """A line from qwenchat, not the model: dropped history, a round limit, an error."""
 
     def __init__(self, text: str, *, error: bool = False) -> None:
-        super().__init__(text, markup=False, classes="note -error" if error else "note")
+        # Notes quote what went wrong, which may be a model's or a tool's words.
+        super().__init__(shown(text), markup=False, classes="note -error" if error else "note")

@@ -10,12 +10,13 @@ from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
+from qwenchat.safetext import shown
 from qwenchat.store import Session
 
 
 def session_label(session: Session) -> str:
     title = session.title or session.name or f"session {session.id}"
-    return f"{escape(title[:40])}\n[dim]{session.updated:%Y-%m-%d %H:%M}[/]"
+    return f"{escape(shown(title[:40]))}\n[dim]{session.updated:%Y-%m-%d %H:%M}[/]"
 
 
 class SessionList(OptionList):

@@ -9,6 +9,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from qwenchat.safetext import shown
+
 _BAR_CELLS = 8
 
 
@@ -47,7 +49,9 @@ class StatusBar(Static):
         self._show()
 
     def set(self, **changes: Any) -> None:
-        self.info = replace(self.info, **changes)
+        # Model and persona names come from files and servers: inert in the terminal.
+        plain = {k: shown(v) if isinstance(v, str) else v for k, v in changes.items()}
+        self.info = replace(self.info, **plain)
         self._show()
 
     def _show(self) -> None:
