@@ -7,6 +7,11 @@ sequence it holds; a new process whose prompt starts with such a sequence loads
 it and evaluates only the rest. Files live in one directory per model file, the
 least recently used go first when the directory outgrows its cap, and a file
 that fails to load is deleted and ignored: the cache only ever costs speed.
+
+llama.cpp loads a state whose bytes were changed without complaint, and the model
+then writes garbage (``!!!!!!!!``) into the session for good. So each state is saved
+with the sha256 of its bytes beside it (``.sha256``), and one whose bytes do not match,
+or that has none, is deleted instead of loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 _SUFFIX = ".kvs"
+_DIGEST = ".sha256"
+_CHUNK = 1 << 20
 
 
 def token_key(tokens: Sequence[int]) -> str:
@@ -41,9 +48,13 @@ class KVCache:
 
     def find(self, tokens: Sequence[int]) -> Path | None:
         """The saved state holding the longest prefix of ``tokens`` (at least one token
-        shorter, so something is left to evaluate), or None."""
+        shorter, so something is left to evaluate) whose bytes are as saved, or None.
+        A state that fails the check is deleted on the way."""
         for length, path in sorted(self._entries(), reverse=True):
             if length < len(tokens) and path.stem == token_key(tokens[:length]):
+                if not _intact(path):
+                    self.discard(path)
+                    continue
                 path.touch()  # least recently *used* goes first
                 return path
         return None
@@ -58,6 +69,9 @@ class KVCache:
             target = self.directory / f"{token_key(tokens)}{_SUFFIX}"
             partial = target.with_suffix(".partial")
             if write(partial):
+                digest = target.with_suffix(_DIGEST)
+                digest.with_suffix(".sha256-partial").write_text(_sha256(partial))
+                os.replace(digest.with_suffix(".sha256-partial"), digest)
                 os.replace(partial, target)
             else:
                 partial.unlink(missing_ok=True)
@@ -67,6 +81,7 @@ class KVCache:
 
     def discard(self, path: Path) -> None:
         path.unlink(missing_ok=True)
+        path.with_suffix(_DIGEST).unlink(missing_ok=True)
 
     def _entries(self) -> list[tuple[int, Path]]:
         if not self.directory.is_dir():
@@ -90,5 +105,21 @@ class KVCache:
         for _, size, path in sorted(files):
             if total <= self.max_bytes:
                 break
-            path.unlink(missing_ok=True)
+            self.discard(path)
             total -= size
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _intact(path: Path) -> bool:
+    """Whether the state's bytes match the digest saved with them."""
+    try:
+        return path.with_suffix(_DIGEST).read_text().strip() == _sha256(path)
+    except OSError:
+        return False

@@ -55,3 +55,23 @@ def test_a_new_process_resumes_from_the_saved_state(
     third = ask(env, test_model_path, "Say hi.")
     assert third["usage"]["cached_tokens"] == 0 and third["text"].strip()
     assert len(list((tmp_path / "cache" / "kv").glob("*/*.kvs"))) == 1  # only the new one
+
+
+def test_a_state_changed_inside_is_discarded_not_loaded(
+    model_env: dict[str, str], test_model_path: Path, tmp_path: Path
+) -> None:
+    """A file llama.cpp would load without complaint (its header intact, 1.5 KB of its
+    keys and values overwritten) and whose model would then answer ``!!!!!!!!``."""
+    env = {
+        **os.environ, **model_env,
+        "QWENCHAT_DATA_DIR": str(tmp_path / "data"), "QWENCHAT_CACHE_DIR": str(tmp_path / "c"),
+    }  # fmt: skip
+    first = ask(env, test_model_path, "Name a colour of the sky.")
+    [state] = (tmp_path / "c" / "kv").glob("*/*.kvs")
+    with open(state, "r+b") as f:
+        f.seek(state.stat().st_size * 3 // 10)  # keys of a layer: NaN halves
+        f.write(b"\xff" * 1536)
+    second = ask(env, test_model_path, "Name a colour of grass.")
+    assert second["usage"]["cached_tokens"] == 0  # re-read, not loaded from the damaged file
+    assert "!!!!" not in second["text"] and second["text"].strip()
+    assert first["text"].strip()

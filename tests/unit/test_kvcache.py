@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -69,3 +70,31 @@ def test_a_changed_model_file_gets_its_own_directory(tmp_path: Path) -> None:
     time.sleep(0.01)
     model.write_bytes(b"xy")
     assert KVCache.for_model(model, tmp_path / "cache", 1).directory != first
+
+
+def test_a_state_whose_bytes_changed_is_deleted_not_loaded(tmp_path: Path) -> None:
+    cache = KVCache(tmp_path, 10_000)
+    cache.save([1, 2, 3], writer(4000))
+    path = tmp_path / f"{token_key([1, 2, 3])}.kvs"
+    with open(path, "r+b") as f:  # 1.5 KB overwritten inside, as a bad disk or a bug would
+        f.seek(1000)
+        f.write(b"!" * 1536)
+    assert cache.find([1, 2, 3, 4]) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_state_without_its_digest_is_not_trusted(tmp_path: Path) -> None:
+    cache = KVCache(tmp_path, 10_000)
+    cache.save([5, 6], writer(10))
+    (tmp_path / f"{token_key([5, 6])}.sha256").unlink()
+    assert cache.find([5, 6, 7]) is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_intact_state_is_found_with_its_digest(tmp_path: Path) -> None:
+    cache = KVCache(tmp_path, 10_000)
+    cache.save([5, 6], writer(10))
+    assert cache.find([5, 6, 7]) == tmp_path / f"{token_key([5, 6])}.kvs"
+    assert (tmp_path / f"{token_key([5, 6])}.sha256").read_text() == (
+        hashlib.sha256(b"k" * 10).hexdigest()
+    )
