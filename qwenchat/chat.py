@@ -66,6 +66,8 @@ class ReplyStream:
 
     def events(self) -> Iterator[Event]:
         recorder, messages = self._chat.recorder, self._chat.messages
+        if recorder is not None:  # the user's message is saved before the prompt is read
+            recorder.sync(messages)
         try:
             for event in self._turn:
                 if recorder is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from qwenchat.errors import InputError
@@ -89,14 +90,20 @@ def continue_session(
     prompt; ``warn`` says so when the role asked for another one.
     """
     from qwenchat.chatml import SystemMessage
-    from qwenchat.recorder import open_session
+    from qwenchat.recorder import SessionRecorder, open_session
 
     if isinstance(session, str) and session.isdigit():  # names are never only digits
         session = store.get_session(session)
     elif isinstance(session, str):
-        session = store.find_session(session) or store.create_session(
-            name=session, title=session, system_prompt=role.system, persona=role.persona
-        )
+        from qwenchat.store import check_session_name
+
+        check_session_name(session)  # now, not after the model has loaded
+        found = store.find_session(session)
+        if found is None:  # made with its first message: a failed turn leaves nothing
+            return opening_messages(role), SessionRecorder(
+                store, None, [], create=partial(_new_session, store, session, role)
+            )
+        session = found
     history, recorder = open_session(store, session)
     kept = history[0].content if history and isinstance(history[0], SystemMessage) else None
     if history and role.system is not None and role.system != kept:
@@ -105,6 +112,21 @@ def continue_session(
             " start a new session to change it"
         )
     return history or opening_messages(role), recorder
+
+
+def _new_session(store: SessionStore, name: str, role: Role) -> Session:
+    """The session ``name``, made now; if another qwenchat made it meanwhile, that one."""
+    from qwenchat.store import StoreInputError
+
+    try:
+        return store.create_session(
+            name=name, title=name, system_prompt=role.system, persona=role.persona
+        )
+    except StoreInputError:
+        found = store.find_session(name)
+        if found is None:
+            raise
+        return found
 
 
 def use_kv_cache(engine: Engine, settings: Settings) -> None:

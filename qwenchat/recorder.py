@@ -5,10 +5,20 @@ list: every message is written once it is complete, and a reply that is still
 streaming is checkpointed (at most once a second, by the store), so a crash loses
 at most the last second of it. When the agent loop takes back messages (the repeat
 guard drops a repeated call and its result), the recorder deletes them too.
+
+Each message is stored under the one before it *in this chat*, not under whatever the
+session's head is when it is written: two processes on one session at once each go on
+from what they read, so their turns become sibling branches (the head is the one
+written last), and no reply is stored after a question its model never saw.
+
+A session the chat names but that does not exist yet is created with its first message,
+so a turn that fails before it (a model that does not load, nothing to retry) leaves no
+empty session behind.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from qwenchat.agent import Event, TextDelta
@@ -22,23 +32,49 @@ class SessionRecorder:
     """Keeps session ``session_id`` in ``store`` equal to a chat's messages.
 
     ``stored_ids`` are the ids of the messages the chat started with (its history,
-    loaded from this session), in order.
+    loaded from this session), in order. With ``session_id`` None, ``create`` makes the
+    session when the first message is written.
     """
 
-    def __init__(self, store: SessionStore, session_id: int, stored_ids: list[int]) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        session_id: int | None,
+        stored_ids: list[int],
+        *,
+        create: Callable[[], Session] | None = None,
+    ) -> None:
         self.store = store
-        self.session_id = session_id
+        self._session_id = session_id
+        self._create = create
         self._ids = list(stored_ids)
         self._reply: ReplyCheckpoint | None = None
         self._text = ""
-        self._new_root = False  # the next message starts a new root branch
+
+    @property
+    def session_id(self) -> int | None:
+        """The session's id, or None while it is yet to be created."""
+        return self._session_id
+
+    def ensure_session(self) -> int:
+        """The session's id, creating the session now if it is yet to be."""
+        if self._session_id is None:
+            assert self._create is not None, "a recorder needs a session or a way to make one"
+            self._session_id = self._create().id
+        return self._session_id
+
+    def _parent(self) -> int | None:
+        """What the next message follows: the chat's last stored one (None: a new root)."""
+        return self._ids[-1] if self._ids else None
 
     def observe(self, event: Event, messages: list[Message]) -> None:
         """Call for every event of a turn, before it is shown."""
         self.sync(messages)
         if isinstance(event, TextDelta):
             if self._reply is None:
-                self._reply, self._text = self.store.begin_reply(self.session_id), ""
+                session = self.ensure_session()
+                self._reply = self.store.begin_reply(session, parent_id=self._parent())
+                self._text = ""
             self._text += event.text
             self._reply.update(self._text)
 
@@ -56,9 +92,8 @@ class SessionRecorder:
         """The chat goes on after its first ``keep`` messages: what followed them stays
         in the store as another branch, and new messages grow a new one."""
         self._ids = self._ids[:keep]
-        if self._ids:
-            self.store.set_head(self.session_id, self._ids[-1])
-        self._new_root = not self._ids
+        if self._ids and self._session_id is not None:
+            self.store.set_head(self._session_id, self._ids[-1])
 
     def delete(self, start: int, end: int) -> None:
         """Delete the chat's messages ``start`` to ``end`` (excluded) from the session; the
@@ -75,11 +110,9 @@ class SessionRecorder:
             if isinstance(message, AssistantMessage) and self._reply is not None:
                 stored = self._reply.finish(message)
                 self._reply = None
-            elif self._new_root:
-                stored = self.store.add_message(self.session_id, message, parent_id=None)
             else:
-                stored = self.store.add_message(self.session_id, message)
-            self._new_root = False
+                session = self.ensure_session()
+                stored = self.store.add_message(session, message, parent_id=self._parent())
             self._ids.append(stored.id)
 
 

@@ -35,6 +35,24 @@ if TYPE_CHECKING:
     from qwenchat.store import SessionStore
 
 
+def read_stdin() -> str:
+    """Piped input as text; binary or non-UTF-8 input is an :class:`InputError`."""
+    from qwenchat.errors import InputError
+
+    data = sys.stdin.buffer.read()
+    if b"\x00" in data:
+        raise InputError(
+            "stdin is binary (it holds NUL bytes): pipe text, e.g. the output of strings"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"stdin is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}):"
+            " convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from None
+
+
 def build_prompt(prompt: str, stdin_text: str) -> str:
     """Join the argument prompt and piped input: the input first, fenced, then the instruction."""
     if not stdin_text.strip():
@@ -200,7 +218,7 @@ def ask(
     """Answer one prompt and exit: `git diff | qwenchat ask "write a commit message"`."""
     from qwenchat.errors import InputError
 
-    stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else read_stdin()
     text = build_prompt(" ".join(prompt or []).strip(), stdin_text)
     if retry and (text.strip() or not session):
         raise InputError("--retry needs --session NAME and no prompt: it answers the last one")

@@ -9,7 +9,12 @@ searchable, and a session exports to Markdown or JSON and imports from JSON.
 
 from qwenchat.store.db import StoreError, StoreInputError
 from qwenchat.store.records import MessageNode, SearchHit, Session, StoredMessage
-from qwenchat.store.store import ReplyCheckpoint, SessionStore, default_store_path
+from qwenchat.store.store import (
+    ReplyCheckpoint,
+    SessionStore,
+    check_session_name,
+    default_store_path,
+)
 
 __all__ = [
     "MessageNode",
@@ -20,5 +25,6 @@ __all__ = [
     "StoreError",
     "StoreInputError",
     "StoredMessage",
+    "check_session_name",
     "default_store_path",
 ]

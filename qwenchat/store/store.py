@@ -87,7 +87,7 @@ class SessionStore:
         model: str | None = None,
         sampling: dict[str, Any] | None = None,
     ) -> Session:
-        _check_name(name)
+        check_session_name(name)
         now = _now()
         columns = {
             "name": name,
@@ -266,7 +266,7 @@ class SessionStore:
     def import_session(self, text: str) -> Session:
         """Load a JSON export as a new session: new ids, the same tree, head and times."""
         doc = parse_document(text)
-        _check_name(doc.session.name)
+        check_session_name(doc.session.name)
         columns = doc.session.model_dump(exclude={"id", "head_id", "created", "updated"})
         columns |= {"created": _iso(doc.session.created), "updated": _iso(doc.session.updated)}
         columns["sampling"] = _json_or_none(doc.session.sampling)
@@ -366,7 +366,8 @@ def _insert(db: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
     return cursor.lastrowid
 
 
-def _check_name(name: str | None) -> None:
+def check_session_name(name: str | None) -> None:
+    """Raise :class:`StoreInputError` for a name a session cannot have."""
     # A name of digits would read as an id in get_session().
     if name is not None and (not name.strip() or name.isdigit()):
         raise StoreInputError(f"bad session name {name!r}: use some text, not only digits")

@@ -76,7 +76,8 @@ class ChatState:
         if not isinstance(session, str):
             self.role = self._role_of(session, warn)
         history, recorder = continue_session(self.store, session, self.role, warn)
-        self.open(history, recorder, self.store.get_session(recorder.session_id))
+        # Opened by name, a new session shows in the sidebar at once, empty.
+        self.open(history, recorder, self.store.get_session(recorder.ensure_session()))
 
     def _role_of(self, session: Session, warn: Warn) -> Role:
         """A stored session's persona (for its sampling), if it still exists."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,10 @@ def test_every_message_is_saved_and_a_new_process_resumes_it(store: SessionStore
 
 def test_a_streaming_reply_is_in_the_store_before_it_ends(store: SessionStore) -> None:
     chat, _ = resumed_chat(store, ["A long answer."])
-    session = store.get_session("demo")
     seen_incomplete = False
     for event in chat.stream("Question?").events():
         if isinstance(event, TextDelta):
+            session = store.get_session("demo")
             last = store.history(session.id)[-1]
             seen_incomplete |= last.role == "assistant" and not last.complete
     assert seen_incomplete
@@ -169,3 +170,55 @@ def test_a_session_opens_by_its_id_and_an_unknown_id_is_one_line(store: SessionS
     assert [s.id for s in store.list_sessions()] == [session_id]  # opened, not created
     with pytest.raises(StoreInputError, match=r"^no session '99'; `qwenchat sessions list`"):
         continue_session(store, "99", role, warn=print)
+
+
+def test_a_new_session_is_made_with_its_first_message_and_not_before(
+    store: SessionStore,
+) -> None:
+    chat, _ = resumed_chat(store, [])
+    assert store.list_sessions() == []  # opening it made nothing
+    with pytest.raises(Exception, match="no reply to retry"):
+        chat.retry()
+    assert store.list_sessions() == []  # a turn that cannot start leaves nothing
+
+
+def test_the_question_is_stored_before_the_prompt_is_read(store: SessionStore) -> None:
+    """A process killed while the model still reads a long prompt (or a server stalls
+    before its first byte) must not lose the user's message."""
+    at_prompt: list[list[tuple[str, str]]] = []
+
+    class Watched(ScriptedEngine):
+        def generate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            at_prompt.append(stored(store))  # what a SIGKILL now would leave
+            return super().generate(*args, **kwargs)
+
+    history, recorder = continue_session(store, "demo", Role(Settings()), warn=print)
+    engine = Watched(["Answer."])
+    chat = Chat(settings=Settings(), engine=engine, history=history, recorder=recorder)
+    chat.send("A question read for a long time?")
+    assert ("user", "A question read for a long time?") in at_prompt[0]
+
+
+def test_two_chats_on_one_session_at_once_branch_instead_of_chaining(
+    store: SessionStore,
+) -> None:
+    """As two `ask --session demo` at once: each reply stays under its own question."""
+    first, _ = resumed_chat(store, ["Hello."])
+    first.send("Hi.")
+    a, _ = resumed_chat(store, ["A's answer."])
+    b, _ = resumed_chat(store, ["B's answer."])
+    a_stream, b_stream = a.stream("A's question?"), b.stream("B's question?")
+    a_events, b_events = a_stream.events(), b_stream.events()
+    next(a_events)  # A has written its question and begun its reply
+    for _ in b_events:  # B runs to the end meanwhile
+        pass
+    for _ in a_events:
+        pass
+    exported = json.loads(store.export_session("demo", "json"))["messages"]
+    by_id = {m["id"]: m for m in exported}
+    reply = {m["content"]: m for m in exported if m["role"] == "assistant"}
+    a_question = by_id[reply["A's answer."]["parent_id"]]
+    b_question = by_id[reply["B's answer."]["parent_id"]]
+    assert (a_question["content"], b_question["content"]) == ("A's question?", "B's question?")
+    # Both questions follow the same, first exchange: siblings, not a chain.
+    assert a_question["parent_id"] == b_question["parent_id"] == reply["Hello."]["id"]
