@@ -413,11 +413,13 @@ def run_tool(tool: Tool, arguments: dict[str, Any], call_id: str = "call_1") -> 
 
 
 async def _run_one(call_id: str, tool: Tool, arguments: dict[str, Any]) -> ToolCallRecord:
-    from qwenchat.tools import ToolRunError
+    from qwenchat.tools import ToolFailed, ToolRunError
 
     start = time.perf_counter()
     try:
         result, status = await tool.run(arguments), "ok"
+    except ToolFailed as exc:  # it ran, and its report says what went wrong
+        result, status = exc.report, "error"
     except ToolRunError as exc:
         result, status = f"Error: {exc}", "error"
     return ToolCallRecord(

@@ -91,8 +91,9 @@ def continue_session(
     """
     from qwenchat.chatml import SystemMessage
     from qwenchat.recorder import SessionRecorder, open_session
+    from qwenchat.store import is_session_id
 
-    if isinstance(session, str) and session.isdigit():  # names are never only digits
+    if isinstance(session, str) and is_session_id(session):  # names are never ids
         session = store.get_session(session)
     elif isinstance(session, str):
         from qwenchat.store import check_session_name

@@ -97,14 +97,23 @@ class _Named(Protocol):
 Entry = TypeVar("Entry", bound=_Named)
 
 
-def list_library(dirs: tuple[Path, Path], load: Callable[[Path], Entry]) -> dict[str, Entry]:
+def list_library(
+    dirs: tuple[Path, Path],
+    load: Callable[[Path], Entry],
+    warn: Callable[[str], None] = lambda _message: None,
+) -> dict[str, Entry]:
     """Every ``*.md`` entry of a library by name: ``dirs`` is (built-in, user's); the
-    user's win."""
+    user's win. A file that does not load is left out, and ``warn`` told why: one broken
+    file must not hide the others."""
     found: dict[str, Entry] = {}
     for directory in dirs:
         if directory.is_dir():
             for path in sorted(directory.glob("*.md")):
-                entry = load(path)
+                try:
+                    entry = load(path)
+                except ConfigError as exc:
+                    warn(str(exc))
+                    continue
                 found[entry.name] = entry
     return found
 
@@ -135,9 +144,10 @@ def load_prompt_file(path: Path) -> Prompt:
         raise invalid_file("prompt", path, exc) from None
 
 
-def list_prompts() -> dict[str, Prompt]:
-    """Every prompt by name: the built-in ones, then the user's (which win)."""
-    return list_library((builtin_dir(), user_dir()), load_prompt_file)
+def list_prompts(warn: Callable[[str], None] = lambda _message: None) -> dict[str, Prompt]:
+    """Every prompt by name: the built-in ones, then the user's (which win); ``warn``
+    hears of files that do not load."""
+    return list_library((builtin_dir(), user_dir()), load_prompt_file, warn)
 
 
 def get_prompt(name: str) -> Prompt:

@@ -52,8 +52,12 @@ def main() -> None:
     except QwenchatError as exc:
         err(str(exc))
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one line, not click's usage block
+        where = exc.ctx.command_path if exc.ctx is not None else "qwenchat"
+        err(f"{exc.format_message()} (see: {where} --help)")
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        err(exc.format_message())
         sys.exit(exc.exit_code)
     except click.Abort:  # Ctrl-C outside a reply, e.g. while the model loads
         err("interrupted")

@@ -23,6 +23,7 @@ from qwenchat.cli.common import (
     load_tool_registry,
     settings_with,
     terminal_approver,
+    validated,
 )
 from qwenchat.conversation import describe_sandbox, sandbox_status
 from qwenchat.safetext import shown, shown_json
@@ -219,7 +220,10 @@ def ask(
     from qwenchat.errors import InputError
 
     stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else read_stdin()
-    text = build_prompt(" ".join(prompt or []).strip(), stdin_text)
+    # Python hands undecodable argv bytes over as lone surrogates, which no store or
+    # tokenizer takes: they become U+FFFD, as invalid UTF-8 does everywhere else.
+    words = " ".join(prompt or []).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    text = build_prompt(words.strip(), stdin_text)
     if retry and (text.strip() or not session):
         raise InputError("--retry needs --session NAME and no prompt: it answers the last one")
     if not text.strip() and not retry:
@@ -241,6 +245,14 @@ def ask(
         model=model,
     )
     settings = role.settings
+    overrides = {
+        k: v
+        for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
+        if v is not None
+    }
+    from qwenchat.config import Sampling
+
+    validated(Sampling, settings.sampling.model_dump(), overrides)  # bad values: one line, now
     wanted = set(tool or ())
     code_ok = code_runs_allowed(settings, required=tir or PYTHON in wanted, offered=use_tools)
     from qwenchat.engine.load import EngineLoad
@@ -259,11 +271,6 @@ def ask(
         history, recorder = continue_session(_store(), session, role, warn)
     else:
         history, recorder = opening_messages(role), None
-    overrides = {
-        k: v
-        for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items()
-        if v is not None
-    }
     engine = loading.result()
     if session:
         use_kv_cache(engine, settings)

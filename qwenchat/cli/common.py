@@ -6,18 +6,21 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
 from qwenchat.safetext import shown
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from rich.text import Text
 
     from qwenchat.agent import Approval, Approver
     from qwenchat.config import Settings
     from qwenchat.tools import Tool, ToolRegistry
+
+M = TypeVar("M", bound="BaseModel")
 
 # Options that `ask` and `chat` share, declared once.
 SystemOption = Annotated[Optional[str], typer.Option("--system", "-s", help="System prompt.")]
@@ -104,8 +107,26 @@ def settings_with(
         updates["threads"] = threads
     if n_ctx is not None:
         updates["n_ctx"] = n_ctx
-    engine = settings.engine.model_copy(update=updates)
+    engine = validated(type(settings.engine), settings.engine.model_dump(), updates)
     return settings.model_copy(update={"engine": engine})
+
+
+def validated(model: type[M], base: dict[str, Any], flags: dict[str, Any]) -> M:
+    """``model`` from ``base`` with the command-line values ``flags`` (by field name) on
+    top, validated: a bad value is an :class:`InputError` naming its flag, before any
+    work starts (``model_copy`` would take it unchecked)."""
+    from pydantic import ValidationError
+
+    from qwenchat.errors import InputError
+
+    try:
+        return model.model_validate({**base, **flags})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        flag = f"--{field.replace('_', '-')}" if field in flags else field or "settings"
+        given = f" {flags[field]}" if field in flags else ""
+        raise InputError(f"{flag}{given}: {error['msg'][0].lower()}{error['msg'][1:]}") from None
 
 
 def load_tool_registry(tools_dirs: list[Path] | None) -> ToolRegistry:

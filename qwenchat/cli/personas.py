@@ -17,7 +17,8 @@ def list_() -> None:
     """List the personas: name, description, and where each comes from."""
     from qwenchat.personas import list_personas
 
-    rows = [(p.name, p.description, str(p.path or "")) for p in list_personas().values()]
+    personas = list_personas(warn=lambda problem: err(f"warning: {problem}"))
+    rows = [(p.name, p.description, str(p.path or "")) for p in personas.values()]
     print_table(("name", "description", "file"), rows)
 
 

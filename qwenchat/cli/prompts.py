@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from qwenchat.cli.common import out, print_table
+from qwenchat.cli.common import err, out, print_table
 
 app = typer.Typer(help="Named system prompts.", no_args_is_help=True)
 
@@ -14,7 +14,8 @@ def list_() -> None:
     """List the prompts: name, description, and where each comes from."""
     from qwenchat.prompts import list_prompts
 
-    rows = [(p.name, p.description, str(p.path or "")) for p in list_prompts().values()]
+    prompts = list_prompts(warn=lambda problem: err(f"warning: {problem}"))
+    rows = [(p.name, p.description, str(p.path or "")) for p in prompts.values()]
     print_table(("name", "description", "file"), rows)
 
 

@@ -84,6 +84,6 @@ def run(
     if not ApprovalPolicy(yes=yes, ask=terminal_approver()).approves(tool, validated):
         raise InputError(f"{name} is not marked safe: approve it with --yes")
     record = run_tool(tool, validated)
-    if record.status != "ok":
+    if record.status != "ok":  # raised, timed out, or (python) the code failed: exit 1
         raise QwenchatError(record.result)
     out(record.result)

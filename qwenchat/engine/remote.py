@@ -133,7 +133,7 @@ def _server_message(body: bytes, fallback: str) -> str:
     text = body.decode("utf-8", errors="replace").strip()
     message: Any = text
     try:
-        data = json.loads(text)
+        data = _loads(text)
     except ValueError:
         data = None
     if isinstance(data, dict):
@@ -215,7 +215,7 @@ class _Http:
         finally:
             call.close()
         try:
-            data = json.loads(raw) if raw else None
+            data = _loads(raw) if raw else None
         except ValueError:
             data = None
         return response.status, data, raw
@@ -506,9 +506,10 @@ class RemoteEngine:
             path, body = self._tokenize_request(name, text)
             status, data, raw = self._http.call("POST", path, body)
             tokens = data.get("tokens") if isinstance(data, dict) else None
-            if status == 200 and isinstance(tokens, list):
+            ids = _token_ids(tokens) if status == 200 else None
+            if ids is not None:
                 self._tokenizer = name
-                return [int(t["id"] if isinstance(t, dict) else t) for t in tokens]
+                return ids
             if self._tokenizer or status in (401, 403):
                 raise self._http.http_error(status, raw, path)
         self._tokenizer = ""
@@ -683,12 +684,12 @@ class RemoteEngine:
         complete = reason != "cancelled" and hit is None and not end_of_turn
         if complete and usage is not None:
             counted = Usage(
-                prompt_tokens=int(usage.get("prompt_tokens") or n_prompt),
-                completion_tokens=int(usage.get("completion_tokens") or 0),
+                prompt_tokens=_count(usage.get("prompt_tokens")) or n_prompt,
+                completion_tokens=_count(usage.get("completion_tokens")) or 0,
             )
             details = usage.get("prompt_tokens_details")
-            if isinstance(details, dict) and isinstance(details.get("cached_tokens"), int):
-                cached = details["cached_tokens"]
+            if isinstance(details, dict) and _count(details.get("cached_tokens")) is not None:
+                cached = _count(details["cached_tokens"])
         else:
             counted = Usage(
                 prompt_tokens=n_prompt, completion_tokens=self._count_reply(reply, chunks)
@@ -735,7 +736,7 @@ class RemoteEngine:
 
     def _parse(self, payload: str) -> dict[str, Any]:
         try:
-            data = json.loads(payload)
+            data = _loads(payload)
         except ValueError:
             raise self._malformed(f"not JSON: {payload[:60]!r}") from None
         if not isinstance(data, dict):
@@ -765,11 +766,12 @@ class RemoteEngine:
         usage = data.get("usage")
         timings = data.get("timings")
         cached = timings.get("cache_n") if isinstance(timings, dict) else None
+        finish = choice.get("finish_reason")
         return _Chunk(
             text=text or "",
-            finish=choice.get("finish_reason") or None,
+            finish=finish if isinstance(finish, str) and finish else None,
             usage=usage if isinstance(usage, dict) else None,
-            cached=cached if isinstance(cached, int) else None,
+            cached=_count(cached),
         )
 
     @staticmethod
@@ -777,12 +779,38 @@ class RemoteEngine:
         text = data.get("response")
         chunk = _Chunk(text=text if isinstance(text, str) else "")
         if data.get("done"):
-            chunk.finish = data.get("done_reason") or "stop"
+            reason = data.get("done_reason")
+            chunk.finish = reason if isinstance(reason, str) and reason else "stop"
             chunk.usage = {
                 "prompt_tokens": data.get("prompt_eval_count"),
                 "completion_tokens": data.get("eval_count"),
             }
         return chunk
+
+
+def _loads(text: str | bytes) -> Any:
+    """``json.loads``, with JSON nested too deep for Python's parser a ``ValueError`` too."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _count(value: Any) -> int | None:
+    """A token count a server sent, if it is one: a non-negative integer of sane size
+    (not a string, a float such as 1e400, a list or a bool)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31:
+        return value
+    return None
+
+
+def _token_ids(tokens: Any) -> list[int] | None:
+    """A tokenizer's answer as token ids (plain, or ``{"id": n}`` objects), or None
+    when it is anything else."""
+    if not isinstance(tokens, list):
+        return None
+    ids = [_count(t.get("id") if isinstance(t, dict) else t) for t in tokens]
+    return None if any(i is None for i in ids) else ids  # type: ignore[return-value]
 
 
 def estimate_tokens(text: str) -> int:

@@ -22,6 +22,7 @@ a name clash.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,10 @@ def load_persona_file(path: Path) -> Persona:
         raise invalid_file("persona", path, exc, hidden="sampling.") from None
 
 
-def list_personas() -> dict[str, Persona]:
-    """Every persona by name: the built-in ones, then the user's (which win)."""
-    return list_library((builtin_dir(), user_dir()), load_persona_file)
+def list_personas(warn: Callable[[str], None] = lambda _message: None) -> dict[str, Persona]:
+    """Every persona by name: the built-in ones, then the user's (which win); ``warn``
+    hears of files that do not load."""
+    return list_library((builtin_dir(), user_dir()), load_persona_file, warn)
 
 
 def get_persona(name: str) -> Persona:

@@ -14,6 +14,7 @@ from qwenchat.store.store import (
     SessionStore,
     check_session_name,
     default_store_path,
+    is_session_id,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "StoredMessage",
     "check_session_name",
     "default_store_path",
+    "is_session_id",
 ]

@@ -8,6 +8,7 @@ another process keeps locked past the busy timeout is a :class:`StoreError`.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -39,7 +40,17 @@ def open_db(path: Path, timeout: float) -> tuple[sqlite3.Connection, str | None]
 
     Returns the connection and a one-line notice when a damaged file was moved aside.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        return _connect_read_only(path, timeout), (
+            f"the session store {path} is read-only here: sessions can be read, but"
+            " nothing new is saved"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the session store's directory {path.parent}: {exc.strerror}"
+        ) from None
     notice = None
     with sqlite_errors(path):
         try:
@@ -97,6 +108,18 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         raise
     db.row_factory = sqlite3.Row
     return db
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """The database, read only. ``immutable``: SQLite then needs no ``-shm`` file, which
+    a directory it cannot write would not let it make; what it reads is as it was."""
+    with sqlite_errors(path):
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        db = sqlite3.connect(
+            uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+        )
+        db.row_factory = sqlite3.Row
+        return db
 
 
 def _check(path: Path, timeout: float) -> None:

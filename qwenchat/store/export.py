@@ -46,6 +46,15 @@ def parse_document(text: str) -> SessionDocument:
         raise StoreInputError(
             f"not a JSON file ({exc}); expected a session exported as JSON"
         ) from None
+    except RecursionError:
+        raise StoreInputError("not a session export: its JSON is nested too deeply") from None
+    try:  # JSON may spell lone surrogates ("\ud800"), which no UTF-8 store can hold
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StoreInputError(
+            f"bad session export: it holds {exc.object[exc.start : exc.end]!a}, half of a"
+            " UTF-16 pair, which is not text"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise StoreInputError(f'not a qwenchat session export: it lacks "format": "{FORMAT}"')
     if data.get("version") != VERSION:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from qwenchat.chatml import CallStatus, Message, ToolCall, to_message
 
 Role = Literal["system", "user", "assistant", "tool"]
+SqlInt = Annotated[int, Field(ge=0, lt=2**63)]
+"""An id or a count: what an SQLite INTEGER holds (an import file may say anything)."""
 
 
 class Session(BaseModel):
@@ -17,7 +19,7 @@ class Session(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: int
+    id: SqlInt
     name: str | None = None
     title: str | None = None
     persona: str | None = None
@@ -26,7 +28,7 @@ class Session(BaseModel):
     sampling: dict[str, Any] | None = None
     created: datetime
     updated: datetime
-    head_id: int | None = None
+    head_id: SqlInt | None = None
 
 
 class MessageNode(BaseModel):
@@ -34,17 +36,17 @@ class MessageNode(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: int
-    parent_id: int | None = None
+    id: SqlInt
+    parent_id: SqlInt | None = None
     role: Role
     content: str
     tool_calls: list[ToolCall] = []
     tool_call_id: str | None = None
     name: str | None = None
     tool_status: CallStatus | None = None
-    duration_s: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
+    duration_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    prompt_tokens: SqlInt | None = None
+    completion_tokens: SqlInt | None = None
     created: datetime
     complete: bool = True
 

@@ -366,10 +366,16 @@ def _insert(db: sqlite3.Connection, table: str, row: dict[str, Any]) -> int:
     return cursor.lastrowid
 
 
+def is_session_id(ref: str) -> bool:
+    """Whether ``ref`` reads as a session id: ASCII digits that fit SQLite's integers
+    (``str.isdigit`` also takes ``²``, which ``int`` refuses)."""
+    return ref.isascii() and ref.isdigit() and int(ref) < 2**63
+
+
 def check_session_name(name: str | None) -> None:
     """Raise :class:`StoreInputError` for a name a session cannot have."""
     # A name of digits would read as an id in get_session().
-    if name is not None and (not name.strip() or name.isdigit()):
+    if name is not None and (not name.strip() or is_session_id(name)):
         raise StoreInputError(f"bad session name {name!r}: use some text, not only digits")
 
 
@@ -387,7 +393,7 @@ def _resolve(db: sqlite3.Connection, ref: int | str) -> sqlite3.Row:
     row = None
     if isinstance(ref, str):
         row = db.execute("SELECT * FROM sessions WHERE name = ?", (ref,)).fetchone()
-    if row is None and (isinstance(ref, int) or ref.isdigit()):
+    if row is None and (isinstance(ref, int) or is_session_id(ref)):
         row = db.execute("SELECT * FROM sessions WHERE id = ?", (int(ref),)).fetchone()
     if row is None:
         raise StoreInputError(f"no session {ref!r}; `qwenchat sessions list` shows them")

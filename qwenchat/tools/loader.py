@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import sys
+import threading
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,8 @@ from qwenchat.tools.registry import ToolDefinitionError, ToolRegistry, is_marked
 __all__ = ["LoadResult", "default_tool_dirs", "load_tools"]
 
 _module_ids = count()  # unique module names, so files of the same name never collide
+IMPORT_TIMEOUT_S = 5.0
+"""How long one tool file may take to import."""
 
 
 class LoadResult(BaseModel):
@@ -75,8 +78,13 @@ def load_tools(dirs: Sequence[Path], include_builtin: bool = True) -> LoadResult
 def _load_file(path: Path, registry: ToolRegistry) -> list[str]:
     """Add the tools of one file to ``registry``; return its problems."""
     try:
-        module = _import(path)
-    except (Exception, SystemExit) as exc:  # whatever the file raises, the other files load
+        module = _import_in_time(path)
+    except _ImportTimeout:
+        return [
+            f"{path}: did not finish importing within {IMPORT_TIMEOUT_S:g} s (an endless"
+            " loop at import?); its tools are left out"
+        ]
+    except BaseException as exc:  # whatever the file raises, the other files load
         return [_import_problem(path, exc)]
     problems = []
     for func in _tool_functions(module):
@@ -85,6 +93,33 @@ def _load_file(path: Path, registry: ToolRegistry) -> list[str]:
         except ToolDefinitionError as exc:
             problems.append(str(exc))
     return problems
+
+
+class _ImportTimeout(Exception):
+    pass
+
+
+def _import_in_time(path: Path) -> ModuleType:
+    """:func:`_import` on a daemon thread, given :data:`IMPORT_TIMEOUT_S`: a file that
+    loops at import must not hang ``tools list`` or the app. (A thread cannot be
+    stopped: such a file runs on, unobserved, until the process ends.)"""
+    found: list[ModuleType] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            found.append(_import(path))
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name=f"import:{path.name}", daemon=True)
+    thread.start()
+    thread.join(IMPORT_TIMEOUT_S)
+    if thread.is_alive():
+        raise _ImportTimeout
+    if failed:
+        raise failed[0]
+    return found[0]
 
 
 def _import(path: Path) -> ModuleType:

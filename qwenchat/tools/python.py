@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qwenchat.tools.registry import Tool, tool, tool_from_function
+from qwenchat.tools.registry import Tool, ToolFailed, tool, tool_from_function
 
 if TYPE_CHECKING:
     from qwenchat.sandbox import Sandbox
@@ -46,6 +46,9 @@ def python_tool(sandbox: Sandbox) -> Tool:
         Args:
             code: the Python code to run, e.g. 'print(987654321 * 123456789)'.
         """
-        return sandbox.run(code).report()
+        result = sandbox.run(code)
+        if result.error is not None:  # a failed call: its report is the result, as is
+            raise ToolFailed(result.report())
+        return result.report()
 
     return tool_from_function(python)

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import inspect
 import json
+import os
 import re
 import threading
 import typing
@@ -80,6 +81,15 @@ class ToolArgumentError(ToolError):
 
 class ToolRunError(ToolError):
     """The tool raised or timed out; the message (``"ValueError: ..."``) is meant for the model."""
+
+
+class ToolFailed(ToolError):
+    """The tool ran and failed, and ``report`` is the result to show as it is (the
+    ``python`` tool's output and error line): a failed call, not a tool that broke."""
+
+    def __init__(self, report: str) -> None:
+        super().__init__(report)
+        self.report = report
 
 
 class ToolOptions(BaseModel):
@@ -222,7 +232,12 @@ class Tool(BaseModel):
             task.cancel()  # no-op when done; abandons it on timeout or when run() is cancelled
         if not done:
             raise ToolRunError(f"timed out after {self.timeout:g} s")
-        return to_text(task.result())
+        try:
+            return to_text(task.result())
+        except ToolError:
+            raise
+        except Exception as exc:  # a result whose __str__ raises, say
+            raise ToolRunError(f"its result cannot be shown as text ({_describe(exc)})") from None
 
     def _parse(self, arguments: Any) -> BaseModel:
         try:
@@ -570,12 +585,19 @@ async def _guarded(call: Awaitable[Any]) -> Any:
     """``await call``, its exceptions turned into :class:`ToolRunError`.
 
     Caught inside the task: a task that raises ``SystemExit`` re-raises it out of the
-    event loop, and a tool's ``sys.exit()`` must not end the app.
+    event loop, and a tool's ``sys.exit()``, ``KeyboardInterrupt`` or ``GeneratorExit``
+    must not end the app. Only the task's own cancellation goes through.
     """
+    active = getattr(_in_tool, "active", False)
+    _in_tool.active = True  # an async tool runs in this thread
     try:
         return await call
-    except (Exception, SystemExit) as exc:
+    except (ToolFailed, asyncio.CancelledError):
+        raise
+    except BaseException as exc:
         raise ToolRunError(_describe(exc)) from None
+    finally:
+        _in_tool.active = active
 
 
 async def _in_thread(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
@@ -593,6 +615,7 @@ async def _in_thread(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 
     def work() -> None:
         result, error = None, None
+        _in_tool.active = True  # os._exit() from here raises instead (see _exit_guard)
         try:
             result = func(**kwargs)
         except BaseException as exc:  # delivered to the awaiting task, which decides
@@ -606,8 +629,32 @@ async def _in_thread(func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     return await future
 
 
+class ToolExit(BaseException):
+    """A tool called ``os._exit()``: raised in its thread instead of ending qwenchat."""
+
+
+_in_tool = threading.local()
+_real_exit = os._exit
+
+
+def _exit_guard(status: int) -> None:
+    """``os._exit`` for the whole process: a tool's call raises :class:`ToolExit` in the
+    tool's own thread; any other caller exits as ever. A plain function can end the
+    process it is imported into with ``os._exit(0)`` (rc 0, no message) and nothing
+    but this catches it."""
+    if getattr(_in_tool, "active", False):
+        raise ToolExit(f"the tool called os._exit({status}), which would end qwenchat")
+    _real_exit(status)
+
+
+os._exit = _exit_guard
+
+
 def _describe(exc: BaseException) -> str:
-    message = " ".join(str(exc).split())
+    try:
+        message = " ".join(str(exc).split())
+    except Exception:  # an exception whose __str__ raises
+        message = "(its message cannot be shown)"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -557,13 +558,11 @@ class QwenchatApp(App[None]):
         from qwenchat.personas import list_personas
         from qwenchat.tui.screens.picker import PickerScreen
 
-        try:
-            personas = list_personas()
-        except QwenchatError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        options = [("", "(none: the default assistant)")] + [
-            (name, f"{name}  [dim]{p.description or ''}[/]") for name, p in personas.items()
+        personas = list_personas(warn=self._warn)
+        options: list[tuple[str, str | Text]] = [("", "(none: the default assistant)")]
+        options += [
+            (name, Text.assemble(shown(name), "  ", (shown(p.description or ""), "dim")))
+            for name, p in personas.items()
         ]
 
         async def picked(name: str | None) -> None:
@@ -593,10 +592,10 @@ class QwenchatApp(App[None]):
         if not found:
             self.notify(f"no models in {models_dir}", severity="warning")
             return
-        options = [
-            (str(info.path), f"{info.name}  [dim]{info.size_bytes >> 20:,} MiB[/]")
-            for info in found
-        ]
+        options: list[tuple[str, str | Text]] = []
+        for info in found:
+            size = (f"  {info.size_bytes >> 20:,} MiB", "dim")
+            options.append((str(info.path), Text.assemble(shown(info.name), size)))
         path = getattr(self.state.engine, "path", None)
         current = str(path) if path is not None else None
 

@@ -257,7 +257,9 @@ async def test_model_lists_the_models_by_name_and_size(store: SessionStore, tmp_
         await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
         option = app.screen.query_one(OptionList).get_option_at_index(0)
         assert option.id == str(models / "tiny-q4_k_m.gguf")
-        assert "tiny-q4_k_m  [dim]3 MiB" in str(option.prompt)
+        label = option.prompt
+        assert label.plain == "tiny-q4_k_m  3 MiB"  # type: ignore[union-attr]
+        assert any(span.style == "dim" for span in label.spans)  # type: ignore[union-attr]
 
 
 async def test_the_palette_lists_the_slash_commands(store: SessionStore) -> None:

@@ -153,14 +153,17 @@ def write_broken_persona() -> Path:
     return path
 
 
-async def test_a_broken_persona_file_is_reported(store: SessionStore) -> None:
+async def test_a_broken_persona_file_is_reported_and_the_others_offered(
+    store: SessionStore,
+) -> None:
     path = write_broken_persona()
     app = make_app(store, ["Still fine."])
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await command(pilot, "/persona")
-        assert not isinstance(app.screen, PickerScreen)
-        assert any(str(path) in m for m in app.tracked.messages("error"))
+        await wait_for(pilot, lambda: isinstance(app.screen, PickerScreen), "the picker")
+        assert any(str(path) in m for m in app.tracked.messages("warning"))
+        await pilot.press("escape")
         await send(pilot, "Hello")
         assert replies(app)[-1].text == "Still fine."
 

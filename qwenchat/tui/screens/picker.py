@@ -18,8 +18,12 @@ class PickerScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, options: list[tuple[str, str]], current: str | None = None):
-        """``options``: (id, label) pairs; ``current`` is highlighted first."""
+    def __init__(
+        self, title: str, options: list[tuple[str, str | Text]], current: str | None = None
+    ):
+        """``options``: (id, label) pairs; ``current`` is highlighted first. A ``str`` label
+        is plain text (it quotes messages and file names: inert, never markup); a
+        ``Text`` one is styled by the caller."""
         super().__init__()
         self.title_text = title
         self.options = options
@@ -27,9 +31,9 @@ class PickerScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.title_text, id="title")
-            # Labels quote messages and file names: inert, and never read as markup.
-            yield OptionList(*(Option(Text(shown(label)), id=key) for key, label in self.options))
+            yield Label(Text(shown(self.title_text)), id="title")  # may quote a title
+            labels = [(k, v if isinstance(v, Text) else Text(shown(v))) for k, v in self.options]
+            yield OptionList(*(Option(label, id=key) for key, label in labels))
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
