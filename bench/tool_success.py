@@ -2,9 +2,12 @@
 
 A prompt succeeds when the right tool is called with valid arguments (the call
 runs and its arguments pass the prompt's check) and the final answer uses the
-result (it contains the prompt's expected value, derived from the result).
-Measured at temperature 0 with the loop's robustness on (bare-JSON fallback and
-repeat guard, the default) and off, side by side on one loaded model.
+result (it contains the prompt's expected value, derived from the result); it is
+answered *in a sentence* when that answer is also the model's own prose (no JSON,
+fence or markup; not the loop's fallback).
+Measured at temperature 0, side by side on one loaded model: ``robust`` (the
+default loop), ``before`` (without the facts answer and the call grammar) and
+``plain`` (no robustness at all).
 
     .venv/bin/python bench/tool_success.py                      # the 0.5B test model
     .venv/bin/python bench/tool_success.py --model eval         # the 1.5B evaluation model
@@ -28,6 +31,7 @@ from qwenchat.agent import AgentOptions, ApprovalPolicy, Turn
 from qwenchat.chatml import UserMessage
 from qwenchat.config import Sampling
 from qwenchat.engine.llama import LlamaEngine
+from qwenchat.tooleval import is_sentence
 from qwenchat.tools import load_tools
 
 REPO = Path(__file__).resolve().parents[1]
@@ -138,7 +142,10 @@ FILES = {
 
 MODES = {
     "robust": AgentOptions(),
-    "plain": AgentOptions(bare_json=False, repeat_guard=False),
+    "before": AgentOptions(answer_from_facts=False, constrained_calls=False),
+    "plain": AgentOptions(
+        bare_json=False, repeat_guard=False, answer_from_facts=False, constrained_calls=False
+    ),
 }
 
 
@@ -163,12 +170,14 @@ def run_case(engine: LlamaEngine, tools, case: Case, options: AgentOptions) -> d
     first = next((c for c in result.tool_calls if c.status == "ok"), None)
     called = first is not None and first.name == case.tool and case.args_ok(first.arguments)
     used = called and normalise(case.expect(first.result)) in normalise(result.text)
-    fallback = any("kept repeating" in n.text for n in notices)
+    fallback = result.fallback or any("kept repeating" in n.text for n in notices)
+    sentence = used and not fallback and is_sentence(result.text)
     return {
         "prompt": case.prompt,
         "called": called,
         "success": bool(used),
         "fallback_answer": fallback,
+        "sentence": bool(sentence),
         "rounds": result.rounds,
         "seconds": round(seconds, 2),
         "calls": [(c.name, c.status) for c in result.tool_calls],
@@ -201,7 +210,7 @@ def main() -> None:
     print(f"model: {path.name}; {len(cases)} prompts; temperature 0")
     print(
         f"{'mode':8} {'right call':>10} {'success':>8} {'by fallback':>11}"
-        f" {'mean rounds':>11} {'mean s':>7}"
+        f" {'in a sentence':>13} {'mean rounds':>11} {'mean s':>7}"
     )
     for mode, results in rows.items():
         n = len(results)
@@ -209,12 +218,12 @@ def main() -> None:
             f"{mode:8} {sum(r['called'] for r in results):>7}/{n:<2}"
             f" {sum(r['success'] for r in results):>5}/{n:<2}"
             f" {sum(r['fallback_answer'] and r['success'] for r in results):>8}/{n:<2}"
+            f" {sum(r['sentence'] for r in results):>10}/{n:<2}"
             f" {sum(r['rounds'] for r in results) / n:>11.2f}"
             f" {sum(r['seconds'] for r in results) / n:>7.1f}"
         )
-    robust = sum(r["success"] for r in rows["robust"])
-    plain = sum(r["success"] for r in rows["plain"])
-    print(f"success rate: robust {robust / len(cases):.0%} vs plain {plain / len(cases):.0%}")
+    rates = {m: sum(r["sentence"] for r in rs) / len(cases) for m, rs in rows.items()}
+    print("answered in a sentence: " + ", ".join(f"{m} {v:.0%}" for m, v in rates.items()))
     if args.as_json:
         print(json.dumps(rows, indent=1))
 

@@ -22,20 +22,40 @@ note not to call it again.
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
 from qwenchat.answer import final_answer
-from qwenchat.chatml import AssistantMessage, CallStatus, Message, ToolCall, ToolMessage
+from qwenchat.chatml import (
+    AssistantMessage,
+    CallStatus,
+    Message,
+    Segment,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    render_segments,
+)
 from qwenchat.config import Sampling
 from qwenchat.context import dropped_notice, fit_prompt, reply_room
-from qwenchat.engine.base import Completion, Engine, FinishReason, Generation, Timings, Usage
+from qwenchat.engine.base import (
+    Completion,
+    Constraint,
+    Engine,
+    FinishReason,
+    Generation,
+    Timings,
+    Usage,
+)
 
 if TYPE_CHECKING:  # imported where used: a turn without tools (plain `ask`) never loads them
+    from qwenchat.callgrammar import OpeningWatch
     from qwenchat.toolcall import CallEvent, ParsedCall, TextEvent
     from qwenchat.tools import Tool, ToolRegistry
 
@@ -123,6 +143,13 @@ class AgentOptions(BaseModel):
     max_rounds: int = 8
     bare_json: bool = True
     repeat_guard: bool = True
+    answer_from_facts: bool = True
+    """When the model will not answer from the results (it calls again or echoes them),
+    ask once more with the results as facts in the system prompt, before the last
+    resort of showing the results."""
+    constrained_calls: bool = True
+    """Generate the rest of a call under a grammar once the model opens one
+    (:mod:`qwenchat.callgrammar`)."""
 
 
 def _call_key(name: str, arguments: Any) -> str:
@@ -163,6 +190,8 @@ class TurnResult(BaseModel):
     answer: str | None = None
     """The last ``\\boxed{...}`` in the model's own prose, if any (TIR and math prompts
     ask for one; :func:`qwenchat.answer.final_answer`)."""
+    fallback: bool = False
+    """The text is a tool's result, shown because the model would not answer from it."""
 
 
 class Turn:
@@ -182,8 +211,11 @@ class Turn:
         policy: ApprovalPolicy | None = None,
         options: AgentOptions | None = None,
         history_calls: dict[str, str] | None = None,
+        constraint: Constraint | None = None,
     ) -> None:
         self.engine = engine
+        self.constraint = constraint
+        """The grammar of the reply (structured output; a turn without tools)."""
         self.messages = messages
         self.sampling = sampling
         self.tools = tools if tools is not None and len(tools) else None
@@ -213,9 +245,20 @@ class Turn:
             text, calls, completion = yield from self._generate(answer_only=repeat is not None)
             completions.append(completion)
             stopped = completion.finish_reason == "cancelled" or self._cancelled
-            if calls and repeat is not None and not stopped:
-                text = yield from self._answer_from(repeat)
-                model_wrote = False
+            echoed = not calls and bool(records) and _ECHO.search(text) is not None
+            if ((calls and repeat is not None) or echoed) and not stopped:
+                # It will not answer from the results in the conversation (it calls again,
+                # or echoes a result): ask once more with the results as plain facts.
+                if echoed:
+                    yield Notice("the model echoed a tool result; asking it to answer")
+                text, completion = None, None
+                if self.options.answer_from_facts:
+                    text, completion = yield from self._answer_from_facts(records)
+                if completion is not None:
+                    completions.append(completion)
+                if text is None:
+                    text = yield from self._show_result(records)
+                    model_wrote = False
                 break
             if not calls or stopped:
                 self.messages.append(AssistantMessage(content=text))
@@ -242,17 +285,53 @@ class Turn:
             timings=sum_timings(completions),
             tool_calls=records,
             answer=final_answer([text]) if model_wrote else None,
+            fallback=not model_wrote,
         )
 
-    def _answer_from(self, repeat: ToolCallRecord) -> Iterator[Event]:
-        """The model repeated a call even after being steered: answer with the result it has."""
-        result = self.past_results[_call_key(repeat.name, repeat.arguments)]
-        yield Notice(
-            f"the model kept repeating its {repeat.name} call instead of answering; its result:"
+    def _answer_from_facts(self, records: list[ToolCallRecord]) -> Iterator[Event]:
+        """A reply to the user's question alone, the calls' results given as facts in the
+        system prompt: no tools, no tool messages, nothing for a small model to echo or
+        call again. Buffered, so a reply that is still not prose is never shown; returns
+        (text or None, completion)."""
+        results = self._results(records)
+        if not results:
+            return None, None
+        question = next(m for m in reversed(self.messages) if isinstance(m, UserMessage))
+        facts = "\n".join(f"- {name}: {readable(result, '; ')}" for name, result in results)
+        prompt = render_segments(
+            [SystemMessage(content=FACTS_PROMPT.format(facts=facts)), question]
         )
-        yield TextDelta(result)
-        self.messages.append(AssistantMessage(content=result))
-        return result
+        self._generation = self.engine.generate(prompt, self.sampling)
+        if self._cancelled:
+            self._generation.cancel()
+        text = "".join(self._generation).strip()
+        completion = self._generation.result
+        assert completion is not None
+        if not is_prose(text) or completion.finish_reason == "cancelled":
+            return None, completion
+        yield TextDelta(text)
+        self.messages.append(AssistantMessage(content=text))
+        return text, completion
+
+    def _results(self, records: list[ToolCallRecord]) -> list[tuple[str, str]]:
+        """This turn's results that worked, once each (a repeat's from the guard's memory)."""
+        found: dict[str, tuple[str, str]] = {}
+        for r in records:
+            key = _call_key(r.name, r.arguments)
+            if r.status == "ok" or (r.status == "repeated" and key in self.past_results):
+                found.setdefault(key, (r.name, self.past_results.get(key, r.result)))
+        return list(found.values())
+
+    def _show_result(self, records: list[ToolCallRecord]) -> Iterator[Event]:
+        """The last resort: the model would not answer, so the user gets the results, a
+        line per field (never raw JSON or markup), with a notice saying so."""
+        results = self._results(records) or [(r.name, r.result) for r in records[-1:]]
+        names = ", ".join(dict.fromkeys(name for name, _ in results))
+        yield Notice(f"the model did not answer from the {names} result; the result:")
+        text = "\n\n".join(readable(result) for _, result in results)
+        yield TextDelta(text)
+        self.messages.append(AssistantMessage(content=text))
+        return text
 
     def _generate(self, *, answer_only: bool) -> Iterator[Event]:
         """One reply. ``answer_only`` leaves the tools block out and bans ``<tool_call>``:
@@ -268,27 +347,65 @@ class Turn:
             self._told_dropped = True
             yield Notice(dropped_notice(self.engine, dropped))
         banned = (TOOL_CALL_TOKEN,) if answer_only else ()
-        self._generation = self.engine.generate(prompt, self.sampling, banned=banned)
-        if self._cancelled:
-            self._generation.cancel()
         visible: list[str] = []
         calls: list[ParsedCall] = []
         if self.tools is None:  # no tools offered: whatever the model writes is text
-            for delta in self._generation:
-                visible.append(delta)
-                yield TextDelta(delta)
-        else:
-            from qwenchat.toolcall import ToolCallParser
+            completion = yield from self._stream(prompt, banned, visible.append)
+            return "".join(visible).strip(), calls, completion
+        from qwenchat.callgrammar import OpeningWatch, call_constraint
+        from qwenchat.toolcall import ToolCallParser
 
-            parser = ToolCallParser(self.tools.names(), bare_json=self.options.bare_json)
-            for delta in self._generation:
-                for event in parser.feed(delta):
-                    yield from self._route(event, visible, calls)
-            for event in parser.finish():
+        parser = ToolCallParser(self.tools.names(), bare_json=self.options.bare_json)
+
+        def feed(delta: str) -> Iterator[Event]:
+            for event in parser.feed(delta):
                 yield from self._route(event, visible, calls)
+
+        watch = OpeningWatch() if self.options.constrained_calls and not answer_only else None
+        completion = yield from self._stream(prompt, banned, None, feed, watch)
+        if watch is not None and watch.opening is not None and not self._cancelled:
+            # The model opened a call: the rest of it is generated under the call grammar.
+            constraint = call_constraint(self.tools.specs(), watch.opening)
+            rest = [*prompt, Segment(watch.opening.prefix, False)]
+            tail = yield from self._stream(rest, (), None, feed, constraint=constraint)
+            completion = _joined(completion, tail, watch.opening.prefix)
+        for event in parser.finish():
+            yield from self._route(event, visible, calls)
+        return "".join(visible).strip(), calls, completion
+
+    def _stream(
+        self,
+        prompt: list[Segment],
+        banned: tuple[str, ...],
+        keep: Callable[[str], None] | None,
+        feed: Callable[[str], Iterator[Event]] | None = None,
+        watch: OpeningWatch | None = None,
+        constraint: Constraint | None = None,
+    ) -> Iterator[Event]:
+        """One generation; each delta is kept and shown (``keep``) or fed to the parser
+        (``feed``). With ``watch``, the generation stops where a call opens."""
+        self._generation = self.engine.generate(
+            prompt, self.sampling, banned=banned, constraint=constraint or self.constraint
+        )
+        if self._cancelled:
+            self._generation.cancel()
+        for delta in self._generation:
+            if watch is not None and watch.opening is None:
+                delta = watch.feed(delta)
+                if watch.opening is not None:
+                    self._generation.cancel()  # ends within a token; the rest is dropped
+            elif watch is not None:
+                continue
+            if keep is not None:
+                keep(delta)
+                yield TextDelta(delta)
+            elif feed is not None and delta:
+                yield from feed(delta)
         completion = self._generation.result
         assert completion is not None
-        return "".join(visible).strip(), calls, completion
+        if completion.notice:
+            yield Notice(completion.notice)
+        return completion
 
     @staticmethod
     def _route(
@@ -432,8 +549,54 @@ async def _run_one(call_id: str, tool: Tool, arguments: dict[str, Any]) -> ToolC
     )
 
 
+def _joined(head: Completion, tail: Completion, prefix: str) -> Completion:
+    """A reply generated in two parts (up to a call's opening, then the call under its
+    grammar) as one completion."""
+    both = [head, tail]
+    return Completion(
+        text=prefix + tail.text,
+        finish_reason=tail.finish_reason,
+        usage=sum_usage(both),
+        timings=sum_timings(both),
+        notice=tail.notice,
+    )
+
+
 def _as_tool_call(call: ParsedCall) -> ToolCall:
     """The call as it goes into history: unparseable ones keep their raw text."""
     if call.error is None and call.name is not None and call.arguments is not None:
         return ToolCall(name=call.name, arguments=call.arguments)
     return ToolCall(name=call.name or "?", arguments=call.raw)
+
+
+FACTS_PROMPT = (
+    "You are a helpful assistant. Answer the user's question in one or two plain"
+    " sentences, using these facts, which are true and current. Give the values exactly"
+    " as they are written here.\n\nFacts:\n{facts}"
+)
+"""The system prompt of an answer from results given as facts (tested on the 0.5B and
+1.5B models, see docs/benchmarks.md)."""
+
+_ECHO = re.compile(r"</?tool_(?:call|response)>|^\s*[\[{]")
+"""An answer that echoes a call or a result instead of saying what it means."""
+_NOT_PROSE = re.compile(r"</?tool_(?:call|response)>|```|^\s*[\[{]|\{\s*\"[^\"]*\"\s*:")
+
+
+def is_prose(text: str) -> bool:
+    """Whether a reply reads as an answer: words, not a call, JSON, a fence or markup."""
+    return bool(re.search(r"[^\W\d_]{2,}", text)) and not _NOT_PROSE.search(text)
+
+
+def readable(result: str, sep: str = "\n") -> str:
+    """A tool result for people: a JSON object's fields as ``name: value``, joined by
+    ``sep`` (nested values stay compact JSON); any other result as it is."""
+    try:
+        data = json.loads(result)
+    except ValueError:
+        return result.strip()
+    if not isinstance(data, dict) or not data:
+        return result.strip()
+    return sep.join(
+        f"{key}: {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
+        for key, value in data.items()
+    )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -22,7 +22,8 @@ from qwenchat.chatml import AssistantMessage, Message, SystemMessage, ToolMessag
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
 from qwenchat.engine.load import load_engine
-from qwenchat.errors import InputError
+from qwenchat.errors import GenerationError, InputError
+from qwenchat.schema import Schema
 from qwenchat.tir import TIR_PROMPT, TirTurn
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from qwenchat.recorder import SessionRecorder
     from qwenchat.sandbox import Sandbox
     from qwenchat.tools import Tool, ToolRegistry
+
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Reply(BaseModel):
@@ -46,6 +50,10 @@ class Reply(BaseModel):
     answer: str | None = None
     """The last ``\\boxed{...}`` in the model's own prose, if any (TIR and math prompts
     ask for one; never from code, its output, or a tool's result)."""
+    fallback: bool = False
+    """The text is a tool's result, shown because the model would not answer from it."""
+    data: Any = None
+    """With a schema: the reply parsed as JSON and validated against it."""
 
 
 class ReplyStream:
@@ -56,9 +64,10 @@ class ReplyStream:
     :meth:`events` gives everything instead (text, tool calls, notices).
     """
 
-    def __init__(self, chat: Chat, turn: Turn | TirTurn) -> None:
+    def __init__(self, chat: Chat, turn: Turn | TirTurn, schema: Schema | None = None) -> None:
         self._chat = chat
         self._turn = turn
+        self._schema = schema
         self.reply: Reply | None = None
 
     def cancel(self) -> None:
@@ -81,7 +90,14 @@ class ReplyStream:
             recorder.sync(messages)
         result = self._turn.result
         assert result is not None
-        self.reply = Reply(model=self._chat.engine.model_name, **result.model_dump())
+        data = None
+        if self._schema is not None and result.finish_reason == "length":
+            raise GenerationError(
+                "the reply reached max_tokens before its JSON ended: raise --max-tokens"
+            )
+        if self._schema is not None and result.finish_reason == "stop":
+            data = self._schema.load(result.text)
+        self.reply = Reply(model=self._chat.engine.model_name, data=data, **result.model_dump())
 
     def __iter__(self) -> Iterator[str]:
         for event in self.events():
@@ -187,11 +203,17 @@ class Chat:
     ) -> None:
         self.close()
 
-    def stream(self, text: str) -> ReplyStream:
-        """Add a user message and stream the answer (see :class:`ReplyStream`)."""
+    def stream(self, text: str, *, schema: Schema | None = None) -> ReplyStream:
+        """Add a user message and stream the answer (see :class:`ReplyStream`).
+
+        ``schema``: the answer is JSON that follows it (grammar-enforced, then
+        validated into :attr:`Reply.data`); not with tools or TIR.
+        """
+        if schema is not None and (self.tools or self.tir):
+            raise InputError("a schema and tools (or TIR) cannot be used together in one reply")
         python = self.python_tool() if self.tir else None  # before the message: it may raise
         self.messages.append(UserMessage(content=text))
-        return self._answer(python)
+        return self._answer(python, schema)
 
     def retry(self) -> ReplyStream:
         """Answer the last user message again; the old answer stays in the session as a
@@ -231,7 +253,7 @@ class Chat:
         if self.recorder is not None:
             self.recorder.branch_from(keep)
 
-    def _answer(self, python: Tool | None) -> ReplyStream:
+    def _answer(self, python: Tool | None, schema: Schema | None = None) -> ReplyStream:
         if python is not None:
             tir = TirTurn(
                 self.engine,
@@ -250,8 +272,9 @@ class Chat:
             policy=self.approval,
             options=self.agent,
             history_calls=self._call_results,
+            constraint=schema.constraint if schema is not None else None,
         )
-        return ReplyStream(self, turn)
+        return ReplyStream(self, turn, schema)
 
     def context_tokens(self) -> int:
         """Tokens the conversation takes in the context window now, as the next prompt
@@ -263,10 +286,18 @@ class Chat:
         specs = self.tools.specs() if self.tools and not self.tir else None
         return self.engine.count_tokens(render_segments(self.messages, specs, False))
 
-    def send(self, text: str) -> Reply:
-        """Add a user message and return the whole answer."""
-        stream = self.stream(text)
+    @overload
+    def send(self, text: str, *, schema: type[M]) -> M: ...
+    @overload
+    def send(self, text: str, *, schema: Schema | None = None) -> Reply: ...
+
+    def send(self, text: str, *, schema: Schema | type[BaseModel] | None = None) -> Any:
+        """Add a user message and return the whole answer; with a pydantic model as
+        ``schema``, the answer parsed into it."""
+        model = schema if isinstance(schema, type) else None
+        stream = self.stream(text, schema=Schema.of(model) if model else schema)
         for _ in stream.events():
             pass
-        assert stream.reply is not None
-        return stream.reply
+        reply = stream.reply
+        assert reply is not None
+        return model.model_validate(reply.data) if model is not None else reply

@@ -7,13 +7,16 @@ from collections.abc import Iterator, Sequence
 
 from qwenchat.chatml import Segment
 from qwenchat.config import Sampling
-from qwenchat.engine.base import Clock, Completion, Generation, StopStrings, Usage
+from qwenchat.engine.base import Clock, Completion, Constraint, Generation, StopStrings, Usage
 
 
 class ScriptedEngine:
     """Replies with the scripted texts in order, one character per "token".
 
-    Records each prompt (as text), each reply's banned tokens and stop strings.
+    Records each prompt (as text), each reply's banned tokens, stop strings and
+    constraint (which it does not enforce: the script is the model).
+    A reply cut short by a cancel and then continued (the prompt ends with the part
+    it wrote) goes on with the rest of its script.
     ``delay``: seconds to wait before each "token" (0: none), for tests that need a
     reply to be still running, e.g. to stop it.
     """
@@ -28,6 +31,27 @@ class ScriptedEngine:
         self.segments: list[list[Segment]] = []
         self.banned: list[tuple[str, ...]] = []
         self.stops: list[tuple[str, ...]] = []
+        self.constraints: list[Constraint | None] = []
+        self._cut: str | None = None  # the scripted reply a cancel cut short
+        self.continued: list[bool] = []
+
+    def _next(self, prompt: list[Segment]) -> str:
+        """The next scripted reply; or, when the prompt continues a reply that was cut
+        short (as the loop does after a call opens), the rest of that reply."""
+        cut, self._cut = self._cut, None
+        if cut is not None and prompt and cut.startswith(prompt[-1].text) and prompt[-1].text:
+            self.continued.append(True)
+            return cut[len(prompt[-1].text) :]
+        self.continued.append(False)
+        return self.replies.pop(0)
+
+    def starts(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The prompt and banned tokens of each reply begun anew (not a continuation)."""
+        return [
+            (prompt, banned)
+            for prompt, banned, cont in zip(self.prompts, self.banned, self.continued, strict=True)
+            if not cont
+        ]
 
     def count_tokens(self, prompt: list[Segment]) -> int:
         return sum(len(seg.text) for seg in prompt)
@@ -39,7 +63,9 @@ class ScriptedEngine:
         *,
         banned: Sequence[str] = (),
         stop: Sequence[str] = (),
+        constraint: Constraint | None = None,
     ) -> Generation:
+        self.constraints.append(constraint)
         self.banned.append(tuple(banned))
         self.stops.append(tuple(stop))
         return Generation(lambda gen: self._produce(gen, prompt, sampling, stop))
@@ -50,7 +76,7 @@ class ScriptedEngine:
         clock = Clock()
         self.prompts.append("".join(seg.text for seg in prompt))
         self.segments.append(list(prompt))
-        text = self.replies.pop(0)[: sampling.max_tokens]
+        text = self._next(prompt)[: sampling.max_tokens]
         out = []
         finish = "stop"
         watch = StopStrings(stop)
@@ -67,6 +93,8 @@ class ScriptedEngine:
             if gen.cancelled:
                 finish = "cancelled"
                 break
+        if finish == "cancelled":
+            self._cut = text
         gen.result = Completion(
             text="".join(out),
             finish_reason=finish,

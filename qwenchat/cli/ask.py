@@ -205,6 +205,14 @@ def ask(
     max_rounds: Annotated[
         int, typer.Option(help="Most model replies in one tool-calling or TIR turn.")
     ] = 8,
+    schema_text: Annotated[
+        Optional[str],
+        typer.Option(
+            "--schema",
+            help="Answer with JSON that follows this schema (grammar-enforced): a JSON Schema"
+            " file, inline JSON, or fields like 'name, age int, tags list'.",
+        ),
+    ] = None,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Report the model load and reply figures on stderr."),
@@ -230,6 +238,13 @@ def ask(
         raise InputError(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
+    schema = None
+    if schema_text is not None:
+        from qwenchat.schema import Schema
+
+        if use_tools or tool or tir or retry:
+            raise InputError("--schema cannot be used with --tools, --tool, --tir or --retry")
+        schema = Schema.parse(schema_text)
     from qwenchat.conversation import (
         choose_role,
         continue_session,
@@ -291,7 +306,7 @@ def ask(
         recorder=recorder,
         **overrides,
     )
-    stream = chat.retry() if retry else chat.stream(text)
+    stream = chat.retry() if retry else chat.stream(text, schema=schema)
     signal.signal(signal.SIGINT, lambda *_: stream.cancel())
     show_progress = sys.stderr.isatty()
     for event in stream.events():
@@ -308,6 +323,7 @@ def ask(
         fields = {"text", "model", "usage", "timings"}
         fields |= {"tool_calls", "rounds"} if chat.tools or tir else set()
         fields |= {"answer"} if tir else set()
+        fields |= {"data"} if schema is not None else set()
         print(shown_json(reply.model_dump(include=fields)))
     else:
         if not reply.text.endswith("\n"):

@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from qwenchat.cli.common import (
+    EngineOption,
+    ModelOption,
+    NCtxOption,
+    ThreadsOption,
     load_tool_registry,
     out,
     print_table,
@@ -16,6 +20,7 @@ from qwenchat.cli.common import (
     terminal_approver,
 )
 from qwenchat.conversation import sandbox_status
+from qwenchat.errors import InputError
 from qwenchat.safetext import shown_json
 
 if TYPE_CHECKING:
@@ -87,3 +92,64 @@ def run(
     if record.status != "ok":  # raised, timed out, or (python) the code failed: exit 1
         raise QwenchatError(record.result)
     out(record.result)
+
+
+@app.command("eval")
+def eval_(
+    cases: Annotated[Path, typer.Argument(help="A JSONL file of cases (see docs/tools.md).")],
+    tools_dir: ToolsDir = None,
+    model: ModelOption = None,
+    engine_url: EngineOption = None,
+    n_ctx: NCtxOption = None,
+    threads: ThreadsOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: the rates and every case.")
+    ] = False,
+) -> None:
+    """Replay tool questions against the model: right calls, valid arguments, real answers.
+
+    Every tool runs without asking (as with ask --yes), at temperature 0.
+    """
+    from qwenchat.agent import ApprovalPolicy
+    from qwenchat.chat import Chat
+    from qwenchat.engine.load import load_engine
+    from qwenchat.tooleval import CaseResult, EvalCase, evaluate, load_cases
+
+    loaded = load_cases(cases)
+    registry = load_tool_registry(tools_dir)
+    unknown = sorted({c.tool for c in loaded if c.tool} - set(registry.names()))
+    if unknown:
+        raise InputError(
+            f"{cases} names tools that are not loaded: {', '.join(unknown)} (add --tools-dir)"
+        )
+    settings = settings_with(None, threads, n_ctx, engine_url)
+    engine = load_engine(model, settings)
+
+    def run(case: EvalCase) -> tuple[str, list, bool]:
+        chat = Chat(
+            settings=settings,
+            engine=engine,
+            tools=registry,
+            approval=ApprovalPolicy(yes=True),
+            temperature=0.0,
+        )
+        reply = chat.send(case.prompt)
+        return reply.text, reply.tool_calls, reply.fallback
+
+    def progress(i: int, result: CaseResult) -> None:
+        if not as_json:
+            mark = "ok " if result.answered else "call" if result.right_call else "-- "
+            out(f"{i + 1:3} {mark} {result.prompt}")
+            if not result.answered:
+                out(f"      called {', '.join(result.calls) or 'nothing'}: {result.answer[:100]!r}")
+
+    report = evaluate(loaded, run, engine.model_name, progress)
+    summary = report.summary()
+    if as_json:
+        print(shown_json({**summary, "results": [c.model_dump() for c in report.cases]}))
+        return
+    out(
+        f"{report.n} cases on {report.model}: right call {summary['right_call']:.0%},"
+        f" valid arguments {summary['valid_arguments']:.0%},"
+        f" answered {summary['answered']:.0%} (result shown instead {summary['fallback']:.0%})"
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -44,6 +44,21 @@ class Completion(BaseModel):
     timings: Timings
     stop_sequence: str | None = None
     """The stop string that ended the reply (the text includes it), if one did."""
+    notice: str | None = None
+    """What the user should know about how it was generated (a constraint not applied)."""
+
+
+class Constraint(BaseModel):
+    """What a reply's text must be, as a parameter of one generation.
+
+    Every engine is given both forms and uses the one it can: llama.cpp and
+    llama-server take the GBNF grammar, vLLM the grammar too, Ollama only the JSON
+    Schema. An engine that can use neither generates unconstrained and says so in
+    :attr:`Completion.notice`.
+    """
+
+    gbnf: str
+    json_schema: dict[str, Any] | None = None
 
 
 class StopStrings:
@@ -132,11 +147,13 @@ class Engine(Protocol):
         *,
         banned: Sequence[str] = (),
         stop: Sequence[str] = (),
+        constraint: Constraint | None = None,
     ) -> Generation:
         """Start a reply.
 
         ``banned`` lists special tokens (e.g. ``<tool_call>``) it may not emit. The
         reply ends after the token that completes any string of ``stop``; that token's
         text is kept, so the reply's text and its token ids stay the same sequence.
+        ``constraint``: the grammar every token must keep the reply within.
         """
         ...

@@ -26,7 +26,15 @@ import numpy as np
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
 from qwenchat.config import GpuLayers, Sampling
-from qwenchat.engine.base import Clock, Completion, FinishReason, Generation, StopStrings, Usage
+from qwenchat.engine.base import (
+    Clock,
+    Completion,
+    Constraint,
+    FinishReason,
+    Generation,
+    StopStrings,
+    Usage,
+)
 from qwenchat.engine.llama_build import build_info, guard_note, model_params, use_extra_buffers
 from qwenchat.errors import GenerationError, InputError, ModelError
 from qwenchat.gguf import GGUFInfo
@@ -215,9 +223,15 @@ class LlamaEngine:
         *,
         banned: Sequence[str] = (),
         stop: Sequence[str] = (),
+        constraint: Constraint | None = None,
     ) -> Generation:
         suppress = [self._special_id(text) for text in banned]
-        return Generation(lambda gen: self._produce(gen, prompt, sampling, suppress, stop))
+        grammar = self._grammar(constraint.gbnf) if constraint is not None else None
+        return Generation(lambda gen: self._produce(gen, prompt, sampling, suppress, stop, grammar))
+
+    @staticmethod
+    def _grammar(gbnf: str) -> llama_cpp.LlamaGrammar:
+        return llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)
@@ -243,6 +257,7 @@ class LlamaEngine:
         sampling: Sampling,
         suppress: list[int],
         stop: Sequence[str],
+        grammar: llama_cpp.LlamaGrammar | None = None,
     ) -> Iterator[str]:
         clock = Clock()
         ids = self.tokenize(prompt)
@@ -271,6 +286,7 @@ class LlamaEngine:
             min_p=0.0,
             repeat_penalty=sampling.repeat_penalty,
             logits_processor=[_Suppress(suppress)] if suppress else None,
+            grammar=grammar,
         )
         try:
             for token in tokens:

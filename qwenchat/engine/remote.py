@@ -74,7 +74,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, Segment
 from qwenchat.config import Sampling
-from qwenchat.engine.base import Completion, FinishReason, Generation, StopStrings, Timings, Usage
+from qwenchat.engine.base import (
+    Completion,
+    Constraint,
+    FinishReason,
+    Generation,
+    StopStrings,
+    Timings,
+    Usage,
+)
 from qwenchat.errors import EngineConnectionError, InputError
 
 DEFAULT_API_KEY_ENV = "QWENCHAT_API_KEY"
@@ -564,8 +572,27 @@ class RemoteEngine:
         *,
         banned: Sequence[str] = (),
         stop: Sequence[str] = (),
+        constraint: Constraint | None = None,
     ) -> Generation:
-        return _RemoteGeneration(lambda gen: self._produce(gen, prompt, sampling, banned, stop))
+        return _RemoteGeneration(
+            lambda gen: self._produce(gen, prompt, sampling, banned, stop, constraint)
+        )
+
+    def _constrain(self, body: dict[str, Any], constraint: Constraint) -> str | None:
+        """Put the constraint in the request the way this server takes it; what to tell
+        the user when it takes none."""
+        if self.kind in ("llama-server", "llama-cpp-python"):
+            body["grammar"] = constraint.gbnf
+        elif self.kind == "vllm":
+            body["guided_grammar"] = constraint.gbnf
+        elif self.ollama and constraint.json_schema is not None:
+            body["format"] = constraint.json_schema
+        else:
+            return (
+                f"{self.server} takes no grammar here: the reply was generated unconstrained"
+                " and may not follow the schema"
+            )
+        return None
 
     def _request(
         self, text: str, sampling: Sampling, max_tokens: int, banned: Sequence[str]
@@ -616,6 +643,7 @@ class RemoteEngine:
         sampling: Sampling,
         banned: Sequence[str],
         stop: Sequence[str],
+        constraint: Constraint | None = None,
     ) -> Iterator[str]:
         assert isinstance(gen, _RemoteGeneration)
         start = time.perf_counter()
@@ -631,6 +659,7 @@ class RemoteEngine:
             gen.result = _completion("", "cancelled", Usage(prompt_tokens=n_prompt), start)
             return
         path, body = self._request(text, sampling, min(sampling.max_tokens, room), banned)
+        notice = self._constrain(body, constraint) if constraint is not None else None
         call = self._http.open("POST", path, body, stream=True)
         response = call.response
         parts: list[str] = []
@@ -696,6 +725,7 @@ class RemoteEngine:
             )
         counted.cached_tokens = min(cached or 0, counted.prompt_tokens)
         gen.result = _completion(reply, reason, counted, start, first, last, hit)
+        gen.result.notice = notice
 
     def _count_reply(self, reply: str, chunks: int) -> int:
         """A reply's tokens when the server did not say: its text tokenized, else one per

@@ -11,7 +11,7 @@ import pytest
 
 from qwenchat.chatml import Segment
 from qwenchat.config import Sampling, Settings
-from qwenchat.engine.base import Generation
+from qwenchat.engine.base import Constraint, Generation
 from qwenchat.errors import GenerationError, ModelError
 from qwenchat.store import SessionStore
 from qwenchat.tui.screens.help import HelpScreen
@@ -50,10 +50,13 @@ class FailingEngine(ScriptedEngine):
         *,
         banned: Sequence[str] = (),
         stop: Sequence[str] = (),
+        constraint: Constraint | None = None,
     ) -> Generation:
         error, self.error = self.error, None
         if error is None:
-            return super().generate(prompt, sampling, banned=banned, stop=stop)
+            return super().generate(
+                prompt, sampling, banned=banned, stop=stop, constraint=constraint
+            )
         if self.after is None:
             raise error
         text = self.replies.pop(0)[: self.after]

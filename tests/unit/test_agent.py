@@ -119,10 +119,11 @@ def test_a_call_then_an_answer() -> None:
         AssistantMessage(content="It is 121932631112635269."),
     ]
     # The second prompt carries the tools block and the result as a <tool_response>.
-    assert "<tools>" in engine.prompts[1]
+    second = engine.starts()[1][0]
+    assert "<tools>" in second
     assert (
         "<|im_start|>user\n<tool_response>\n121932631112635269\n</tool_response><|im_end|>"
-        in engine.prompts[1]
+        in second
     )
     assert turn.result is not None and turn.result.rounds == 2
     assert [r.status for r in turn.result.tool_calls] == ["ok"]
@@ -243,8 +244,9 @@ def test_identical_repeat_is_dropped_and_the_answer_asked_without_tools() -> Non
     turn, events, engine = run_turn([again, again, "Order A-17 has shipped."])
     assert RUNS == ["lookup_order(A-17)"]
     assert [r.status for r in records(events)] == ["ok", "repeated"]
-    assert engine.banned == [(), (), ("<tool_call>",)]
-    assert "<tools>" in engine.prompts[1] and "<tools>" not in engine.prompts[2]
+    starts = engine.starts()
+    assert [banned for _, banned in starts] == [(), (), ("<tool_call>",)]
+    assert "<tools>" in starts[1][0] and "<tools>" not in starts[2][0]
     assert text_of(events) == "Order A-17 has shipped."
     # The repeat left no trace in the conversation.
     assert [type(m).__name__ for m in turn.messages] == [
@@ -265,23 +267,56 @@ def test_a_repeat_among_new_calls_gets_the_earlier_result() -> None:
     assert repeat.status == "repeated"
     assert repeat.result.startswith('{"order_id": "A-17", "status": "shipped"}')
     assert "Do not call it again" in repeat.result
-    assert engine.banned == [(), (), ()]
+    assert [banned for _, banned in engine.starts()] == [(), (), ()]
 
 
-def test_a_second_repeat_ends_the_turn_with_the_result() -> None:
+def test_a_second_repeat_asks_for_an_answer_from_the_results_as_facts() -> None:
     again = call("lookup_order", order_id="A-17")
     bare = '{"name": "lookup_order", "arguments": {"order_id": "A-17"}}'
-    turn, events, engine = run_turn([again, again, bare, "never used"])
+    turn, events, engine = run_turn([again, again, bare, "Order A-17 has shipped."])
     assert RUNS == ["lookup_order(A-17)"]
-    assert [r.status for r in records(events)] == ["ok", "repeated"]
-    answer = '{"order_id": "A-17", "status": "shipped"}'
+    # The last prompt: a system prompt holding the result as facts, then the question alone.
+    last = engine.prompts[-1]
+    assert "- lookup_order: order_id: A-17; status: shipped" in last
+    assert "<tools>" not in last and "<tool_response>" not in last
+    assert last.count("<|im_start|>user") == 1
+    assert text_of(events) == "Order A-17 has shipped."
+    assert turn.messages[-1] == AssistantMessage(content="Order A-17 has shipped.")
+    assert turn.result is not None and not turn.result.fallback and turn.result.rounds == 4
+
+
+def test_when_even_the_facts_get_no_answer_the_result_is_shown_a_line_per_field() -> None:
+    again = call("lookup_order", order_id="A-17")
+    bare = '{"name": "lookup_order", "arguments": {"order_id": "A-17"}}'
+    turn, events, engine = run_turn([again, again, bare, '```json\n{"status": "shipped"}\n```'])
+    answer = "order_id: A-17\nstatus: shipped"
     assert [e.text for e in events if isinstance(e, Notice)] == [
-        "the model kept repeating its lookup_order call instead of answering; its result:"
+        "the model did not answer from the lookup_order result; the result:"
     ]
-    assert text_of(events) == answer
+    assert text_of(events) == answer  # the facts reply, not prose, was never shown
     assert turn.messages[-1] == AssistantMessage(content=answer)
-    assert turn.result is not None and turn.result.rounds == 3 and turn.result.text == answer
-    assert len(engine.replies) == 1
+    assert turn.result is not None and turn.result.fallback and turn.result.text == answer
+    assert not engine.replies
+
+
+def test_an_answer_that_echoes_the_result_markup_is_asked_again_from_facts() -> None:
+    echo = '<tool_response>\n{"order_id": "A-17", "status": "shipped"}\n</tool_response>'
+    turn, events, _engine = run_turn(
+        [call("lookup_order", order_id="A-17"), echo, "It has shipped."]
+    )
+    assert "the model echoed a tool result; asking it to answer" in [
+        e.text for e in events if isinstance(e, Notice)
+    ]
+    assert turn.result is not None and turn.result.text == "It has shipped."
+    assert "<tool_response>" not in str(turn.messages[-1].content)
+
+
+def test_readable_shows_fields_and_leaves_other_results_alone() -> None:
+    from qwenchat.agent import readable
+
+    assert readable('{"a": 1, "b": "x", "c": [1, 2]}') == "a: 1\nb: x\nc: [1, 2]"
+    assert readable("42\n") == "42"
+    assert readable("[1, 2]") == "[1, 2]"
 
 
 def test_repeat_guard_can_be_switched_off() -> None:
@@ -308,6 +343,33 @@ def test_without_tools_tool_markup_is_plain_text() -> None:
     assert turn.messages[-1] == AssistantMessage(content=call("multiply", a=1, b=2))
 
 
+def test_a_call_opening_is_continued_under_the_call_grammar() -> None:
+    bare = '```json\n{"name": "lookup_order", "arguments": {"order_id": "A-17"}}\n```'
+    turn, _events, engine = run_turn([bare, "It has shipped."])
+    assert RUNS == ["lookup_order(A-17)"]
+    # Cut right after the opening, continued from exactly that text with the grammar.
+    assert engine.prompts[1].endswith('<|im_start|>assistant\n```json\n{"name"')
+    assert engine.constraints[0] is None
+    grammar = engine.constraints[1]
+    assert grammar is not None
+    assert '"\\"lookup_order\\""' in grammar.gbnf and '"\\"multiply\\""' in grammar.gbnf
+    assert grammar.gbnf.startswith('root ::= space ":" space (')
+    assert engine.constraints[2] is None  # the answer round is free
+    assert turn.result is not None and turn.result.text == "It has shipped."
+
+
+def test_prose_is_never_constrained_and_switching_it_off_works() -> None:
+    text = 'Use {"name": "x"} as the body.'  # an object, but not at the start: prose
+    _turn, _events, engine = run_turn([text])
+    assert engine.constraints == [None] and len(engine.prompts) == 1
+    RUNS.clear()
+    again = call("lookup_order", order_id="A-17")
+    _turn, _events, engine = run_turn(
+        [again, "done"], options=AgentOptions(constrained_calls=False)
+    )
+    assert engine.constraints == [None, None] and RUNS == ["lookup_order(A-17)"]
+
+
 def test_cancel_stops_after_the_current_reply() -> None:
     RUNS.clear()
     engine = ScriptedEngine([call("multiply", a=5, b=5), "never"])
@@ -321,4 +383,4 @@ def test_cancel_stops_after_the_current_reply() -> None:
     for _event in turn:
         turn.cancel()
     assert turn.result is not None and turn.result.finish_reason == "cancelled"
-    assert RUNS == [] and len(engine.prompts) == 1
+    assert RUNS == [] and len(engine.starts()) == 1

@@ -720,3 +720,32 @@ def test_a_bad_url_in_the_config_names_the_key(tmp_path: Any) -> None:
     path.write_text('[engine]\nurl = "ftp://gpu-box"\n')
     with pytest.raises(ConfigError, match=r"key 'engine.url': .*expected an http:// or https://"):
         load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field"), [("llama-cpp-python", "grammar"), ("vllm", "guided_grammar")]
+)
+def test_a_constraint_goes_to_the_server_as_its_grammar(
+    server: FakeServer, kind: str, field: str
+) -> None:
+    from qwenchat.engine.base import Constraint
+
+    engine = connect(server)
+    engine.kind = kind  # type: ignore[assignment]
+    gen = engine.generate(prompt(), GREEDY, constraint=Constraint(gbnf='root ::= "x"'))
+    list(gen)
+    assert server.completions()[0][field] == 'root ::= "x"'
+    assert gen.result is not None and gen.result.notice is None
+
+
+def test_a_server_without_grammars_generates_unconstrained_and_says_so(
+    server: FakeServer,
+) -> None:
+    from qwenchat.engine.base import Constraint
+
+    engine = connect(server)
+    engine.kind = "openai"
+    gen = engine.generate(prompt(), GREEDY, constraint=Constraint(gbnf='root ::= "x"'))
+    assert "".join(gen) == "Hello, world"
+    assert "grammar" not in server.completions()[0]
+    assert gen.result is not None and "generated unconstrained" in (gen.result.notice or "")

@@ -1,0 +1,84 @@
+"""Tool calling on a JSONL set (``qwenchat tools eval``'s format), each loop technique on
+and off side by side on one loaded model, cases interleaved across the modes.
+
+Modes: ``before`` (the loop as it was: bare-JSON parsing and the repeat guard only),
+``+facts`` (answer from the results given as facts when the model will not answer),
+``+grammar`` (calls continued under the call grammar once they open), ``all``.
+
+    .venv/bin/python bench/tool_eval.py                               # 0.5B, fictional set
+    .venv/bin/python bench/tool_eval.py --model eval --modes before,all
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from _common import model_path
+
+from qwenchat.agent import AgentOptions, ApprovalPolicy
+from qwenchat.chat import Chat
+from qwenchat.config import Settings
+from qwenchat.engine.llama import LlamaEngine
+from qwenchat.tooleval import EvalReport, judge, load_cases
+from qwenchat.tools import load_tools
+
+HERE = Path(__file__).resolve().parent
+MODES = {
+    "before": AgentOptions(answer_from_facts=False, constrained_calls=False),
+    "+facts": AgentOptions(constrained_calls=False),
+    "+grammar": AgentOptions(answer_from_facts=False),
+    "all": AgentOptions(),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="test", help="test, eval, or a GGUF path")
+    parser.add_argument("--cases", type=Path, default=HERE / "toolsets" / "fictional.jsonl")
+    parser.add_argument("--tools-dir", type=Path, default=HERE / "toolsets")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N cases")
+    parser.add_argument("--json", dest="as_json", action="store_true")
+    args = parser.parse_args()
+    modes = args.modes.split(",")
+    cases = load_cases(args.cases)[: args.limit or None]
+    engine = LlamaEngine(model_path(args.model), n_ctx=4096)
+    tools = load_tools([args.tools_dir]).registry
+    results: dict[str, list] = {m: [] for m in modes}
+    seconds = dict.fromkeys(modes, 0.0)
+    for case in cases:
+        for mode in modes:
+            chat = Chat(
+                settings=Settings(),
+                engine=engine,
+                tools=tools,
+                agent=MODES[mode],
+                approval=ApprovalPolicy(yes=True),
+                temperature=0.0,
+                max_tokens=256,
+            )
+            start = time.perf_counter()
+            reply = chat.send(case.prompt)
+            seconds[mode] += time.perf_counter() - start
+            results[mode].append(judge(case, reply.text, reply.tool_calls, reply.fallback))
+    print(f"{engine.model_name}, {len(cases)} cases of {args.cases.name}, temperature 0")
+    print(
+        "| mode | right call | valid arguments | answered in a sentence | result shown | s/case |"
+    )
+    print("|---|---|---|---|---|---|")
+    for mode in modes:
+        r = EvalReport(model=engine.model_name, cases=results[mode])
+        print(
+            f"| {mode} | {r.rate('right_call'):.0%} | {r.rate('valid_arguments'):.0%}"
+            f" | **{r.rate('answered'):.0%}** ({sum(c.answered for c in r.cases)}/{r.n})"
+            f" | {r.rate('fallback'):.0%} | {seconds[mode] / r.n:.1f} |"
+        )
+    if args.as_json:
+        print(json.dumps({m: [c.model_dump() for c in rs] for m, rs in results.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
