@@ -28,9 +28,9 @@ from qwenchat.tools import load_tools
 HERE = Path(__file__).resolve().parent
 MODES = {
     "before": AgentOptions(answer_from_facts=False, constrained_calls=False),
-    "+facts": AgentOptions(constrained_calls=False),
-    "+grammar": AgentOptions(answer_from_facts=False),
-    "all": AgentOptions(),
+    "+facts": AgentOptions(answer_from_facts=True),
+    "+grammar": AgentOptions(constrained_calls=True),
+    "all": AgentOptions(answer_from_facts=True, constrained_calls=True),
 }
 
 

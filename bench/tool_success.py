@@ -141,7 +141,7 @@ FILES = {
 }
 
 MODES = {
-    "robust": AgentOptions(),
+    "robust": AgentOptions(answer_from_facts=True, constrained_calls=True),
     "before": AgentOptions(answer_from_facts=False, constrained_calls=False),
     "plain": AgentOptions(
         bare_json=False, repeat_guard=False, answer_from_facts=False, constrained_calls=False

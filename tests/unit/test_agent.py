@@ -22,6 +22,7 @@ from qwenchat.tools import ToolRegistry, tool, tool_from_function
 from tests.fakes import ScriptedEngine
 
 RUNS: list[str] = []
+ON = AgentOptions(answer_from_facts=True, constrained_calls=True)
 
 
 def multiply(a: int, b: int) -> int:
@@ -273,7 +274,7 @@ def test_a_repeat_among_new_calls_gets_the_earlier_result() -> None:
 def test_a_second_repeat_asks_for_an_answer_from_the_results_as_facts() -> None:
     again = call("lookup_order", order_id="A-17")
     bare = '{"name": "lookup_order", "arguments": {"order_id": "A-17"}}'
-    turn, events, engine = run_turn([again, again, bare, "Order A-17 has shipped."])
+    turn, events, engine = run_turn([again, again, bare, "Order A-17 has shipped."], options=ON)
     assert RUNS == ["lookup_order(A-17)"]
     # The last prompt: a system prompt holding the result as facts, then the question alone.
     last = engine.prompts[-1]
@@ -288,7 +289,9 @@ def test_a_second_repeat_asks_for_an_answer_from_the_results_as_facts() -> None:
 def test_when_even_the_facts_get_no_answer_the_result_is_shown_a_line_per_field() -> None:
     again = call("lookup_order", order_id="A-17")
     bare = '{"name": "lookup_order", "arguments": {"order_id": "A-17"}}'
-    turn, events, engine = run_turn([again, again, bare, '```json\n{"status": "shipped"}\n```'])
+    turn, events, engine = run_turn(
+        [again, again, bare, '```json\n{"status": "shipped"}\n```'], options=ON
+    )
     answer = "order_id: A-17\nstatus: shipped"
     assert [e.text for e in events if isinstance(e, Notice)] == [
         "the model did not answer from the lookup_order result; the result:"
@@ -302,7 +305,7 @@ def test_when_even_the_facts_get_no_answer_the_result_is_shown_a_line_per_field(
 def test_an_answer_that_echoes_the_result_markup_is_asked_again_from_facts() -> None:
     echo = '<tool_response>\n{"order_id": "A-17", "status": "shipped"}\n</tool_response>'
     turn, events, _engine = run_turn(
-        [call("lookup_order", order_id="A-17"), echo, "It has shipped."]
+        [call("lookup_order", order_id="A-17"), echo, "It has shipped."], options=ON
     )
     assert "the model echoed a tool result; asking it to answer" in [
         e.text for e in events if isinstance(e, Notice)
@@ -345,7 +348,7 @@ def test_without_tools_tool_markup_is_plain_text() -> None:
 
 def test_a_call_opening_is_continued_under_the_call_grammar() -> None:
     bare = '```json\n{"name": "lookup_order", "arguments": {"order_id": "A-17"}}\n```'
-    turn, _events, engine = run_turn([bare, "It has shipped."])
+    turn, _events, engine = run_turn([bare, "It has shipped."], options=ON)
     assert RUNS == ["lookup_order(A-17)"]
     # Cut right after the opening, continued from exactly that text with the grammar.
     assert engine.prompts[1].endswith('<|im_start|>assistant\n```json\n{"name"')
