@@ -351,7 +351,12 @@ class Turn:
         visible: list[str] = []
         calls: list[ParsedCall] = []
         if self.tools is None:  # no tools offered: whatever the model writes is text
-            completion = yield from self._stream(prompt, banned, visible.append)
+
+            def show(delta: str) -> Iterator[Event]:
+                visible.append(delta)
+                yield TextDelta(delta)
+
+            completion = yield from self._stream(prompt, banned, show)
             return "".join(visible).strip(), calls, completion
         from qwenchat.callgrammar import OpeningWatch, call_constraint
         from qwenchat.toolcall import ToolCallParser
@@ -363,12 +368,12 @@ class Turn:
                 yield from self._route(event, visible, calls)
 
         watch = OpeningWatch() if self.options.constrained_calls and not answer_only else None
-        completion = yield from self._stream(prompt, banned, None, feed, watch)
+        completion = yield from self._stream(prompt, banned, feed, watch)
         if watch is not None and watch.opening is not None and not self._cancelled:
             # The model opened a call: the rest of it is generated under the call grammar.
             constraint = call_constraint(self.tools.specs(), watch.opening)
             rest = [*prompt, Segment(watch.opening.prefix, False)]
-            tail = yield from self._stream(rest, (), None, feed, constraint=constraint)
+            tail = yield from self._stream(rest, (), feed, constraint=constraint)
             completion = _joined(completion, tail, watch.opening.prefix)
         for event in parser.finish():
             yield from self._route(event, visible, calls)
@@ -378,13 +383,12 @@ class Turn:
         self,
         prompt: list[Segment],
         banned: tuple[str, ...],
-        keep: Callable[[str], None] | None,
-        feed: Callable[[str], Iterator[Event]] | None = None,
+        feed: Callable[[str], Iterator[Event]],
         watch: OpeningWatch | None = None,
         constraint: Constraint | None = None,
     ) -> Iterator[Event]:
-        """One generation; each delta is kept and shown (``keep``) or fed to the parser
-        (``feed``). With ``watch``, the generation stops where a call opens."""
+        """One generation, each delta handed to ``feed`` (shown, or parsed for calls).
+        With ``watch``, the generation stops where a call opens."""
         self._generation = self.engine.generate(
             prompt, self.sampling, banned=banned, constraint=constraint or self.constraint
         )
@@ -397,10 +401,7 @@ class Turn:
                     self._generation.cancel()  # ends within a token; the rest is dropped
             elif watch is not None:
                 continue
-            if keep is not None:
-                keep(delta)
-                yield TextDelta(delta)
-            elif feed is not None and delta:
+            if delta:
                 yield from feed(delta)
         completion = self._generation.result
         assert completion is not None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from qwenchat.agent import ApprovalPolicy
+from qwenchat.agent import AgentOptions, ApprovalPolicy
 from qwenchat.chat import Chat
 from qwenchat.config import Settings
 from qwenchat.engine.llama import LlamaEngine
@@ -84,6 +84,7 @@ def test_calls_are_valid_under_the_grammar(engine: LlamaEngine) -> None:
             approval=ApprovalPolicy(yes=True),
             temperature=0,
             max_tokens=256,
+            agent=AgentOptions(constrained_calls=True),
         )
         reply = chat.send(question)
         assert reply.tool_calls, reply.text
