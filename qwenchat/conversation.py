@@ -132,13 +132,13 @@ def _new_session(store: SessionStore, name: str, role: Role) -> Session:
 
 def use_kv_cache(engine: Engine, settings: Settings) -> None:
     """Let a session's engine resume from, and save, its KV state on disk."""
-    from qwenchat.engine.llama import LlamaEngine
     from qwenchat.kvcache import KVCache
     from qwenchat.paths import cache_dir
 
-    if isinstance(engine, LlamaEngine) and settings.engine.kv_cache_mb:
+    path = engine.info().path  # the cache is the model file's: a remote engine has none
+    if path is not None and settings.engine.kv_cache_mb:
         size = settings.engine.kv_cache_mb << 20
-        engine.kv_cache = KVCache.for_model(engine.path, cache_dir(), size)
+        engine.use_kv_cache(KVCache.for_model(path, cache_dir(), size))
 
 
 def sandbox_label(settings: Settings) -> str:

@@ -119,7 +119,7 @@ def _model() -> Check:
         from qwenchat.engine.load import load_engine
 
         engine = load_engine(None, settings)
-        return Check(status="ok", label="model", detail=engine.describe())  # type: ignore[attr-defined]
+        return Check(status="ok", label="model", detail=engine.info().summary)
     models_dir = settings.resolved_models_dir()
     if not settings.model and not model_files(models_dir):
         if is_installed(TEST_MODEL):  # resolve_model would assemble it: leave that to `ask`

@@ -7,14 +7,17 @@ from collections.abc import Iterator, Sequence
 
 from qwenchat.chatml import Segment
 from qwenchat.config import Sampling
-from qwenchat.engine.base import Clock, Completion, Constraint, Generation, StopStrings, Usage
+from qwenchat.engine.base import Completion, Constraint, EngineInfo, Generation
+from qwenchat.engine.driver import Decode, DrivenEngine, Piece
 
 
-class ScriptedEngine:
+class ScriptedEngine(DrivenEngine):
     """Replies with the scripted texts in order, one character per "token".
 
-    Records each prompt (as text), each reply's banned tokens, stop strings and
-    constraint (which it does not enforce: the script is the model).
+    Driven by :mod:`qwenchat.engine.driver` like every engine, so stop strings, the
+    context room, the token budget and cancel behave as with a model. Records each
+    prompt (as text), each reply's banned tokens, stop strings and constraint (which
+    it does not enforce: the script is the model).
     A reply cut short by a cancel and then continued (the prompt ends with the part
     it wrote) goes on with the rest of its script.
     ``delay``: seconds to wait before each "token" (0: none), for tests that need a
@@ -24,9 +27,10 @@ class ScriptedEngine:
     model_name = "scripted"
     n_ctx = 4096
 
-    def __init__(self, replies: list[str], *, delay: float = 0.0) -> None:
+    def __init__(self, replies: list[str], *, delay: float = 0.0, n_ctx: int = 4096) -> None:
         self.replies = list(replies)
         self.delay = delay
+        self.n_ctx = n_ctx
         self.prompts: list[str] = []
         self.segments: list[list[Segment]] = []
         self.banned: list[tuple[str, ...]] = []
@@ -56,6 +60,11 @@ class ScriptedEngine:
     def count_tokens(self, prompt: list[Segment]) -> int:
         return sum(len(seg.text) for seg in prompt)
 
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            model=self.model_name, n_ctx=self.n_ctx, runs_on="CPU", summary="a scripted engine"
+        )
+
     def generate(
         self,
         prompt: list[Segment],
@@ -65,40 +74,40 @@ class ScriptedEngine:
         stop: Sequence[str] = (),
         constraint: Constraint | None = None,
     ) -> Generation:
+        self.stops.append(tuple(stop))
+        return super().generate(prompt, sampling, banned=banned, stop=stop, constraint=constraint)
+
+    def decode(
+        self,
+        prompt: list[Segment],
+        sampling: Sampling,
+        *,
+        max_tokens: int,
+        banned: Sequence[str],
+        constraint: Constraint | None,
+    ) -> Decode:
         self.constraints.append(constraint)
         self.banned.append(tuple(banned))
-        self.stops.append(tuple(stop))
-        return Generation(lambda gen: self._produce(gen, prompt, sampling, stop))
-
-    def _produce(
-        self, gen: Generation, prompt: list[Segment], sampling: Sampling, stop: Sequence[str]
-    ) -> Iterator[str]:
-        clock = Clock()
         self.prompts.append("".join(seg.text for seg in prompt))
         self.segments.append(list(prompt))
-        text = self._next(prompt)[: sampling.max_tokens]
-        out = []
-        finish = "stop"
-        watch = StopStrings(stop)
-        hit = None
-        for char in text:
-            if self.delay:
-                time.sleep(self.delay)
-            clock.tick()
-            out.append(char)
-            yield char
-            hit = watch.feed(char)
-            if hit is not None:
-                break
-            if gen.cancelled:
-                finish = "cancelled"
-                break
-        if finish == "cancelled":
-            self._cut = text
-        gen.result = Completion(
-            text="".join(out),
-            finish_reason=finish,
-            usage=Usage(prompt_tokens=self.count_tokens(prompt), completion_tokens=len(out)),
-            timings=clock.timings(),
-            stop_sequence=hit,
-        )
+        return _ScriptedDecode(self, self._next(prompt), self.count_tokens(prompt))
+
+
+class _ScriptedDecode(Decode):
+    """A scripted reply, one character per "token"; it ends its turn where the script does."""
+
+    def __init__(self, engine: ScriptedEngine, text: str, prompt_tokens: int) -> None:
+        super().__init__(prompt_tokens)
+        self.engine = engine
+        self.text = text
+
+    def pieces(self) -> Iterator[Piece]:
+        for char in self.text:
+            if self.engine.delay:
+                time.sleep(self.engine.delay)
+            yield Piece(char)
+        self.ended = True
+
+    def finish(self, completion: Completion) -> None:
+        if completion.finish_reason == "cancelled":
+            self.engine._cut = self.text

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from qwenchat.agent import Event
     from qwenchat.chat import Reply
     from qwenchat.config import Settings
-    from qwenchat.engine.base import Engine
     from qwenchat.store import SessionStore
 
 
@@ -64,27 +63,6 @@ def build_prompt(prompt: str, stdin_text: str) -> str:
     while fence in stdin_text:
         fence += "`"
     return f"{fence}\n{stdin_text.rstrip()}\n{fence}\n\n{prompt}"
-
-
-def describe_engine(engine: Engine) -> str:
-    """One line about the loaded model (what, how big a context, where it runs), and a
-    second when the AMX guard changed how it loaded."""
-    from qwenchat.engine.remote import RemoteEngine
-
-    if isinstance(engine, RemoteEngine):
-        return engine.describe()
-    from qwenchat.engine.llama import LlamaEngine, gpu_offload_supported
-
-    assert isinstance(engine, LlamaEngine)
-    offload = f"GPU layers {engine.gpu_layers_offloaded}/{engine.gpu_layers_total}"
-    if not gpu_offload_supported():
-        offload += " (this llama.cpp build is CPU-only)"
-    quant = engine.gguf.file_type or "?"
-    line = (
-        f"model {engine.model_name} ({quant}), n_ctx {engine.n_ctx},"
-        f" {engine.threads} threads, {offload}"
-    )
-    return f"{line}\n{engine.build_note}" if engine.build_note else line
 
 
 def describe_reply(reply: Reply) -> str:
@@ -290,7 +268,7 @@ def ask(
     if session:
         use_kv_cache(engine, settings)
     if verbose:
-        err(describe_engine(engine))
+        err(engine.info().describe())
     if verbose and code_ok:
         err(describe_sandbox(settings))
     chat = Chat(

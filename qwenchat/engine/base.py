@@ -1,7 +1,8 @@
 """What every engine provides: a streamed, cancellable generation with usage and timings.
 
 An engine turns a rendered prompt (a list of :class:`~qwenchat.chatml.Segment`)
-into text deltas. Nothing above this module knows which engine runs.
+into text deltas. Nothing above this module knows which engine runs; every engine
+is driven by :mod:`qwenchat.engine.driver`, which enforces this contract.
 """
 
 from __future__ import annotations
@@ -9,12 +10,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import BaseModel
 
 from qwenchat.chatml import Segment
 from qwenchat.config import Sampling
+
+if TYPE_CHECKING:
+    from qwenchat.engine.driver import Decode
+    from qwenchat.kvcache import KVCache
 
 FinishReason = Literal["stop", "length", "cancelled"]
 
@@ -46,6 +52,26 @@ class Completion(BaseModel):
     """The stop string that ended the reply (the text includes it), if one did."""
     notice: str | None = None
     """What the user should know about how it was generated (a constraint not applied)."""
+
+
+class EngineInfo(BaseModel):
+    """What the UI shows about a loaded engine, whatever engine it is."""
+
+    model: str
+    n_ctx: int
+    runs_on: str
+    """Where it runs, short: ``CPU``, ``GPU 25/25``, ``remote http://host:8000``."""
+    summary: str
+    """One line: the model, its context window, how and where it runs (``ask -v``, doctor)."""
+    quant: str = ""
+    path: Path | None = None
+    """The local model file, if there is one."""
+    notes: list[str] = []
+    """What the user should know about how it was loaded (the AMX guard)."""
+
+    def describe(self) -> str:
+        """The summary, with a line per note."""
+        return "\n".join([self.summary, *self.notes])
 
 
 class Constraint(BaseModel):
@@ -87,21 +113,24 @@ class Clock:
         self.last: float | None = None
         self.sampled = 0
 
-    def tick(self) -> None:
-        """Record one sampled token (end-of-turn tokens included)."""
+    def tick(self, tokens: int = 1) -> None:
+        """Record that ``tokens`` more were sampled (a server's chunk may hold several)."""
         now = time.perf_counter()
         if self.first is None:
             self.first = now
         self.last = now
-        self.sampled += 1
+        self.sampled += tokens
 
-    def timings(self) -> Timings:
+    def timings(self, tokens: int) -> Timings:
+        """``tokens``: the reply's count, when the engine knows it better than the ticks
+        did (a server's usage); the rate is over the larger of the two."""
         end = time.perf_counter()
         ttft = (self.first - self.start) if self.first is not None else end - self.start
         rate = 0.0
-        if self.first is not None and self.last is not None and self.sampled > 1:
+        count = max(tokens, self.sampled)
+        if self.first is not None and self.last is not None and count > 1:
             span = self.last - self.first
-            rate = (self.sampled - 1) / span if span > 0 else 0.0
+            rate = (count - 1) / span if span > 0 else 0.0
         return Timings(ttft_s=ttft, decode_tokens_per_s=rate, total_s=end - self.start)
 
 
@@ -115,10 +144,23 @@ class Generation:
     def __init__(self, produce: Callable[[Generation], Iterator[str]]) -> None:
         self._produce = produce
         self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._decode: Decode | None = None
         self.result: Completion | None = None
+
+    def attach(self, decode: Decode | None) -> None:
+        """The decode :meth:`cancel` interrupts (None: none now); the driver's."""
+        with self._lock:
+            self._decode = decode
+        if decode is not None and self.cancelled:
+            decode.interrupt()
 
     def cancel(self) -> None:
         self._cancel.set()
+        with self._lock:
+            decode = self._decode
+        if decode is not None:  # a read blocked on a server returns at once
+            decode.interrupt()
 
     @property
     def cancelled(self) -> bool:
@@ -139,6 +181,13 @@ class Engine(Protocol):
     def n_ctx(self) -> int: ...
 
     def count_tokens(self, prompt: list[Segment]) -> int: ...
+
+    def info(self) -> EngineInfo: ...
+
+    def use_kv_cache(self, cache: KVCache) -> bool:
+        """Save the KV state after each reply and resume from it; False: the engine keeps
+        no state of its own."""
+        ...
 
     def generate(
         self,

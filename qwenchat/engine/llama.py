@@ -18,7 +18,7 @@ import ctypes
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 
 import llama_cpp
@@ -26,17 +26,10 @@ import numpy as np
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
 from qwenchat.config import GpuLayers, Sampling
-from qwenchat.engine.base import (
-    Clock,
-    Completion,
-    Constraint,
-    FinishReason,
-    Generation,
-    StopStrings,
-    Usage,
-)
+from qwenchat.engine.base import Completion, Constraint, EngineInfo
+from qwenchat.engine.driver import Decode, DrivenEngine, Piece
 from qwenchat.engine.llama_build import build_info, guard_note, model_params, use_extra_buffers
-from qwenchat.errors import GenerationError, InputError, ModelError
+from qwenchat.errors import GenerationError, ModelError
 from qwenchat.gguf import GGUFInfo
 from qwenchat.kvcache import KVCache
 from qwenchat.models import check_model_file, model_name
@@ -99,7 +92,7 @@ def load_llama(
     raise ValueError("no way to load the model was given")
 
 
-class LlamaEngine:
+class LlamaEngine(DrivenEngine):
     """A GGUF model loaded with llama-cpp-python, for one conversation."""
 
     def __init__(
@@ -216,18 +209,62 @@ class LlamaEngine:
     def count_tokens(self, prompt: list[Segment]) -> int:
         return len(self.tokenize(prompt))
 
-    def generate(
+    def info(self) -> EngineInfo:
+        offload = f"GPU layers {self.gpu_layers_offloaded}/{self.gpu_layers_total}"
+        if not gpu_offload_supported():
+            offload += " (this llama.cpp build is CPU-only)"
+        quant = self.gguf.file_type or ""
+        runs_on = (
+            f"GPU {self.gpu_layers_offloaded}/{self.gpu_layers_total}"
+            if self.gpu_layers_offloaded
+            else "CPU"
+        )
+        if self.amx_guarded:  # loaded without llama.cpp's AMX path
+            runs_on += " (AMX off)"
+        return EngineInfo(
+            model=self.model_name,
+            n_ctx=self.n_ctx,
+            runs_on=runs_on,
+            summary=(
+                f"model {self.model_name} ({quant or '?'}), n_ctx {self.n_ctx},"
+                f" {self.threads} threads, {offload}"
+            ),
+            quant=quant,
+            path=self.path,
+            notes=[self.build_note] if self.build_note else [],
+        )
+
+    def use_kv_cache(self, cache: KVCache) -> bool:
+        self.kv_cache = cache
+        return True
+
+    def decode(
         self,
         prompt: list[Segment],
         sampling: Sampling,
         *,
-        banned: Sequence[str] = (),
-        stop: Sequence[str] = (),
-        constraint: Constraint | None = None,
-    ) -> Generation:
+        max_tokens: int,
+        banned: Sequence[str],
+        constraint: Constraint | None,
+    ) -> Decode:
+        ids = self.tokenize(prompt)
+        if self.kv_cache is not None and self._llm.n_tokens == 0:
+            self._restore(self.kv_cache, ids)
+        decode = _LlamaDecode(self, ids, self._cached_prefix(ids))
+        if sampling.seed is not None:
+            self._llm.set_seed(sampling.seed)
         suppress = [self._special_id(text) for text in banned]
-        grammar = self._grammar(constraint.gbnf) if constraint is not None else None
-        return Generation(lambda gen: self._produce(gen, prompt, sampling, suppress, stop, grammar))
+        decode.tokens = self._llm.generate(
+            ids,
+            temp=sampling.temperature,
+            top_p=sampling.top_p,
+            top_k=sampling.top_k,
+            min_p=0.0,
+            repeat_penalty=sampling.repeat_penalty,
+            logits_processor=[_Suppress(suppress)] if suppress else None,
+            grammar=self._grammar(constraint.gbnf) if constraint is not None else None,
+        )
+        return decode
 
     @staticmethod
     def _grammar(gbnf: str) -> llama_cpp.LlamaGrammar:
@@ -250,83 +287,10 @@ class LlamaEngine:
         # With nothing left to evaluate, llama.cpp replays the last token for fresh logits.
         return n - 1 if n == len(ids) and n > 0 else n
 
-    def _produce(
-        self,
-        gen: Generation,
-        prompt: list[Segment],
-        sampling: Sampling,
-        suppress: list[int],
-        stop: Sequence[str],
-        grammar: llama_cpp.LlamaGrammar | None = None,
-    ) -> Iterator[str]:
-        clock = Clock()
-        ids = self.tokenize(prompt)
-        room = self.n_ctx - len(ids)
-        if room <= 0:
-            raise InputError(
-                f"the prompt is {len(ids)} tokens but the context window is {self.n_ctx}; "
-                "shorten it or raise engine.n_ctx"
-            )
-        if self.kv_cache is not None and self._llm.n_tokens == 0:
-            self._restore(self.kv_cache, ids)
-        cached = self._cached_prefix(ids)
-        if sampling.seed is not None:
-            self._llm.set_seed(sampling.seed)
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        out: list[int] = []
-        parts: list[str] = []
-        finish: FinishReason = "length"
-        watch = StopStrings(stop)
-        hit: str | None = None
-        tokens = self._llm.generate(
-            ids,
-            temp=sampling.temperature,
-            top_p=sampling.top_p,
-            top_k=sampling.top_k,
-            min_p=0.0,
-            repeat_penalty=sampling.repeat_penalty,
-            logits_processor=[_Suppress(suppress)] if suppress else None,
-            grammar=grammar,
-        )
-        try:
-            for token in tokens:
-                clock.tick()
-                if token in self._eog:
-                    finish = "stop"
-                    break
-                out.append(token)
-                text = decoder.decode(self._piece(token))
-                if text:
-                    parts.append(text)
-                    yield text
-                    hit = watch.feed(text)
-                    if hit is not None:
-                        finish = "stop"
-                        break
-                if gen.cancelled:
-                    finish = "cancelled"
-                    break
-                if len(out) >= min(sampling.max_tokens, room):
-                    break
-        except RuntimeError as exc:
-            raise GenerationError(f"llama.cpp failed while generating: {exc}") from None
-        finally:
-            tokens.close()
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            parts.append(tail)
-            yield tail
-        text = "".join(parts)
-        self._remember(text, out)
-        if self.kv_cache is not None and finish != "cancelled":
+    def _finished(self, completion: Completion, ids: list[int]) -> None:
+        self._remember(completion.text, ids)
+        if self.kv_cache is not None and completion.finish_reason != "cancelled":
             self.kv_cache.save(self._llm.input_ids[: self._llm.n_tokens].tolist(), self._save_kv)
-        gen.result = Completion(
-            text=text,
-            finish_reason=finish,
-            usage=Usage(prompt_tokens=len(ids), cached_tokens=cached, completion_tokens=len(out)),
-            timings=clock.timings(),
-            stop_sequence=hit,
-        )
 
     def _restore(self, cache: KVCache, ids: list[int]) -> None:
         """Load the saved state holding the longest prefix of ``ids``, if there is one;
@@ -368,6 +332,38 @@ class LlamaEngine:
         self._replies.move_to_end(text)
         while len(self._replies) > _REPLY_MEMO_SIZE:
             self._replies.popitem(last=False)
+
+
+class _LlamaDecode(Decode):
+    """One reply sampled by ``Llama.generate``, detokenized incrementally."""
+
+    def __init__(self, engine: LlamaEngine, ids: list[int], cached: int) -> None:
+        super().__init__(prompt_tokens=len(ids), cached_tokens=cached)
+        self.engine = engine
+        self.tokens: Generator[int, None, None] | None = None
+        self.out: list[int] = []
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def pieces(self) -> Iterator[Piece]:
+        assert self.tokens is not None
+        engine = self.engine
+        try:
+            for token in self.tokens:
+                if token in engine._eog:
+                    self.ended = True
+                    return
+                self.out.append(token)
+                yield Piece(self.decoder.decode(engine._piece(token)))
+        except RuntimeError as exc:
+            raise GenerationError(f"llama.cpp failed while generating: {exc}") from None
+        finally:
+            self.tokens.close()
+
+    def flush(self) -> str:
+        return self.decoder.decode(b"", final=True)
+
+    def finish(self, completion: Completion) -> None:
+        self.engine._finished(completion, self.out)
 
 
 class _Suppress:

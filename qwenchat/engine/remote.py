@@ -7,13 +7,15 @@ itself. Only the standard library is used (``http.client``).
 
 What the engine does itself, the same on every server:
 
-* **Stop strings** are watched here, not sent: servers cut a stop string out of the
-  text, while the :class:`~qwenchat.engine.base.Engine` contract keeps the text up
-  to the end of the chunk (one token on the servers below) that completes it, as
-  the local engine does. The connection is then closed, which stops the server.
+* **Stop strings** are watched by the driver (:mod:`qwenchat.engine.driver`), not
+  sent: servers cut a stop string out of the text, while the
+  :class:`~qwenchat.engine.base.Engine` contract keeps the text up to the end of the
+  chunk (one token on the servers below) that completes it, as the local engine
+  does. The connection is then closed, which stops the server.
 * **End of turn**: a ``<|im_end|>``/``<|endoftext|>`` that reaches the text (a
   server told to keep special tokens) ends the reply and is cut, as locally.
-* **Cancellation**: :meth:`Generation.cancel` from any thread shuts the socket down,
+* **Cancellation**: :meth:`Generation.cancel` from any thread shuts the socket down
+  (:meth:`Decode.interrupt`),
   so a read that waits on a slow server ends at once, and closing the connection
   makes the server stop generating.
 * **Usage**: from the server's usage chunk when it sends one
@@ -64,7 +66,6 @@ import os
 import socket
 import ssl
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -74,15 +75,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, Segment
 from qwenchat.config import Sampling
-from qwenchat.engine.base import (
-    Completion,
-    Constraint,
-    FinishReason,
-    Generation,
-    StopStrings,
-    Timings,
-    Usage,
-)
+from qwenchat.engine.base import Constraint, EngineInfo, Usage
+from qwenchat.engine.driver import Decode, DrivenEngine, Piece
 from qwenchat.errors import EngineConnectionError, InputError
 
 DEFAULT_API_KEY_ENV = "QWENCHAT_API_KEY"
@@ -307,35 +301,6 @@ class _Http:
         return EngineConnectionError(f"{where} failed (HTTP {status}: {message})")
 
 
-class _RemoteGeneration(Generation):
-    """A :class:`Generation` whose :meth:`cancel` also shuts its connection's socket down,
-    so a read blocked on the server returns at once."""
-
-    def __init__(self, produce: Callable[[Generation], Iterator[str]]) -> None:
-        super().__init__(produce)
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-
-    def attach(self, sock: socket.socket | None) -> None:
-        """The socket that :meth:`cancel` shuts down (None: none now)."""
-        with self._lock:
-            self._sock = sock
-        if sock is not None and self.cancelled:
-            self._shutdown(sock)
-
-    def cancel(self) -> None:
-        super().cancel()
-        with self._lock:
-            sock = self._sock
-        if sock is not None:
-            self._shutdown(sock)
-
-    @staticmethod
-    def _shutdown(sock: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
 @dataclass
 class _Call:
     """One request's connection, response and socket."""
@@ -359,7 +324,7 @@ class _Chunk:
     cached: int | None = None
 
 
-class RemoteEngine:
+class RemoteEngine(DrivenEngine):
     """Generation on an OpenAI-compatible server (see the module's notes per server).
 
     Connecting asks the server for its models (and, depending on the server, its
@@ -495,11 +460,15 @@ class RemoteEngine:
     def n_ctx(self) -> int:
         return self._n_ctx
 
-    def describe(self) -> str:
-        """One line: the model, the server, its context window."""
-        return (
-            f"model {self.model_name} on {self.server} at {self.url},"
-            f" n_ctx {self.n_ctx} ({self.n_ctx_source})"
+    def info(self) -> EngineInfo:
+        return EngineInfo(
+            model=self.model_name,
+            n_ctx=self.n_ctx,
+            runs_on=f"remote {self.url}",
+            summary=(
+                f"model {self.model_name} on {self.server} at {self.url},"
+                f" n_ctx {self.n_ctx} ({self.n_ctx_source})"
+            ),
         )
 
     # Tokens
@@ -565,18 +534,20 @@ class RemoteEngine:
 
     # Generating
 
-    def generate(
+    def decode(
         self,
         prompt: list[Segment],
         sampling: Sampling,
         *,
-        banned: Sequence[str] = (),
-        stop: Sequence[str] = (),
-        constraint: Constraint | None = None,
-    ) -> Generation:
-        return _RemoteGeneration(
-            lambda gen: self._produce(gen, prompt, sampling, banned, stop, constraint)
-        )
+        max_tokens: int,
+        banned: Sequence[str],
+        constraint: Constraint | None,
+    ) -> Decode:
+        text = _text(prompt)
+        path, body = self._request(text, sampling, max_tokens, banned)
+        decode = _RemoteDecode(self, path, body, self._count_text(text))
+        decode.notice = self._constrain(body, constraint) if constraint is not None else None
+        return decode
 
     def _constrain(self, body: dict[str, Any], constraint: Constraint) -> str | None:
         """Put the constraint in the request the way this server takes it; what to tell
@@ -636,97 +607,6 @@ class RemoteEngine:
             body["logit_bias"] = {str(token): _BAN_BIAS for token in ids}
         return "/v1/completions", body
 
-    def _produce(
-        self,
-        gen: Generation,
-        prompt: list[Segment],
-        sampling: Sampling,
-        banned: Sequence[str],
-        stop: Sequence[str],
-        constraint: Constraint | None = None,
-    ) -> Iterator[str]:
-        assert isinstance(gen, _RemoteGeneration)
-        start = time.perf_counter()
-        text = _text(prompt)
-        n_prompt = self._count_text(text)
-        room = self.n_ctx - n_prompt
-        if room <= 0:
-            raise InputError(
-                f"the prompt is {n_prompt} tokens but the context window is {self.n_ctx}; "
-                "shorten it or raise engine.n_ctx"
-            )
-        if gen.cancelled:  # stopped before it started: ask the server nothing
-            gen.result = _completion("", "cancelled", Usage(prompt_tokens=n_prompt), start)
-            return
-        path, body = self._request(text, sampling, min(sampling.max_tokens, room), banned)
-        notice = self._constrain(body, constraint) if constraint is not None else None
-        call = self._http.open("POST", path, body, stream=True)
-        response = call.response
-        parts: list[str] = []
-        chunks = 0
-        finish: str | None = None
-        usage: dict[str, Any] | None = None
-        cached: int | None = None
-        hit: str | None = None
-        end_of_turn = False
-        first = last = None
-        watch = StopStrings(stop)
-        gen.attach(call.sock)
-        try:
-            if response.status >= 300:
-                raw = _read_quietly(response)
-                raise self._http.http_error(response.status, raw, path)
-            for chunk in self._chunks(response, gen):
-                usage = chunk.usage or usage
-                cached = chunk.cached if chunk.cached is not None else cached
-                finish = chunk.finish or finish
-                if chunk.text:
-                    piece, end_of_turn = _cut_end_of_turn(chunk.text)
-                    last = time.perf_counter()
-                    first = first or last
-                    chunks += 1
-                    if piece:
-                        parts.append(piece)
-                        yield piece
-                        hit = watch.feed(piece)
-                    if hit is not None or end_of_turn:
-                        break
-                if gen.cancelled:
-                    break
-        except EngineConnectionError:
-            if not gen.cancelled:  # a cancel cuts the stream short: that is no error
-                raise
-        except (OSError, http.client.HTTPException) as exc:
-            if not gen.cancelled:
-                raise self._http.failure(exc, mid_reply=True) from None
-        finally:
-            gen.attach(None)
-            call.close()
-        reply = "".join(parts)
-        reason: FinishReason
-        if hit is not None or end_of_turn:
-            reason = "stop"
-        elif gen.cancelled:
-            reason = "cancelled"
-        else:
-            reason = "length" if finish == "length" else "stop"
-        complete = reason != "cancelled" and hit is None and not end_of_turn
-        if complete and usage is not None:
-            counted = Usage(
-                prompt_tokens=_count(usage.get("prompt_tokens")) or n_prompt,
-                completion_tokens=_count(usage.get("completion_tokens")) or 0,
-            )
-            details = usage.get("prompt_tokens_details")
-            if isinstance(details, dict) and _count(details.get("cached_tokens")) is not None:
-                cached = _count(details["cached_tokens"])
-        else:
-            counted = Usage(
-                prompt_tokens=n_prompt, completion_tokens=self._count_reply(reply, chunks)
-            )
-        counted.cached_tokens = min(cached or 0, counted.prompt_tokens)
-        gen.result = _completion(reply, reason, counted, start, first, last, hit)
-        gen.result.notice = notice
-
     def _count_reply(self, reply: str, chunks: int) -> int:
         """A reply's tokens when the server did not say: its text tokenized, else one per
         chunk (servers stream a token per chunk, or a few when they split a character)."""
@@ -738,7 +618,9 @@ class RemoteEngine:
             return chunks
         return len(ids) if ids is not None else chunks
 
-    def _chunks(self, response: http.client.HTTPResponse, gen: Generation) -> Iterator[_Chunk]:
+    def _chunks(
+        self, response: http.client.HTTPResponse, decode: _RemoteDecode
+    ) -> Iterator[_Chunk]:
         """The stream's events, in one format whatever the server sends; raises
         :class:`EngineConnectionError` for a malformed stream or one cut short."""
         kind = (response.getheader("Content-Type") or "").split(";")[0].strip().lower()
@@ -759,7 +641,7 @@ class RemoteEngine:
             yield chunk
             if self.ollama and chunk.finish is not None:
                 return
-        if not finished and not gen.cancelled:
+        if not finished and not decode.interrupted:
             raise EngineConnectionError(
                 f"{self.url} broke off the reply mid-stream: is the server still running?"
             )
@@ -816,6 +698,96 @@ class RemoteEngine:
                 "completion_tokens": data.get("eval_count"),
             }
         return chunk
+
+
+class _RemoteDecode(Decode):
+    """One reply streamed from the server; :meth:`interrupt` shuts its socket down, so a
+    read blocked on the server returns at once (and the server stops generating)."""
+
+    def __init__(self, engine: RemoteEngine, path: str, body: dict[str, Any], n_prompt: int):
+        super().__init__(prompt_tokens=n_prompt)
+        self.engine = engine
+        self.path = path
+        self.body = body
+        self.interrupted = False
+        self.drained = False
+        """The stream ran to the server's own end (its usage then counts)."""
+        self.chunks = 0
+        self.server_usage: dict[str, Any] | None = None
+        self.server_cached: int | None = None
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+
+    def pieces(self) -> Iterator[Piece]:
+        engine = self.engine
+        call = engine._http.open("POST", self.path, self.body, stream=True)
+        self._attach(call.sock)
+        finish: str | None = None
+        try:
+            if call.response.status >= 300:
+                raw = _read_quietly(call.response)
+                raise engine._http.http_error(call.response.status, raw, self.path)
+            for chunk in engine._chunks(call.response, self):
+                self.server_usage = chunk.usage or self.server_usage
+                if chunk.cached is not None:
+                    self.server_cached = chunk.cached
+                finish = chunk.finish or finish
+                if chunk.text:
+                    text, end_of_turn = _cut_end_of_turn(chunk.text)
+                    self.chunks += 1
+                    yield Piece(text)
+                    if end_of_turn:
+                        self.ended = True
+                        return
+            if not self.interrupted:  # else the stream ended because its socket was shut
+                self.drained = True
+                self.ended = finish != "length"
+        except EngineConnectionError:
+            if not self.interrupted:  # a cancel cuts the stream short: that is no error
+                raise
+        except (OSError, http.client.HTTPException) as exc:
+            if not self.interrupted:
+                raise engine._http.failure(exc, mid_reply=True) from None
+        finally:
+            self._attach(None)
+            call.close()
+
+    def usage(self, text: str, sampled: int) -> Usage:
+        usage = self.server_usage
+        cached = self.server_cached
+        if self.drained and usage is not None:
+            counted = Usage(
+                prompt_tokens=_count(usage.get("prompt_tokens")) or self.prompt_tokens,
+                completion_tokens=_count(usage.get("completion_tokens")) or 0,
+            )
+            details = usage.get("prompt_tokens_details")
+            if isinstance(details, dict) and _count(details.get("cached_tokens")) is not None:
+                cached = _count(details["cached_tokens"])
+        else:
+            counted = Usage(
+                prompt_tokens=self.prompt_tokens,
+                completion_tokens=self.engine._count_reply(text, self.chunks),
+            )
+        counted.cached_tokens = min(cached or 0, counted.prompt_tokens)
+        return counted
+
+    def _attach(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+        if sock is not None and self.interrupted:
+            self._shutdown(sock)
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        with self._lock:
+            sock = self._sock
+        if sock is not None:
+            self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def _loads(text: str | bytes) -> Any:
@@ -899,27 +871,3 @@ def _ndjson(response: http.client.HTTPResponse) -> Iterator[str]:
         line = raw.decode("utf-8", errors="replace").strip()
         if line:
             yield line
-
-
-def _completion(
-    text: str,
-    finish: FinishReason,
-    usage: Usage,
-    start: float,
-    first: float | None = None,
-    last: float | None = None,
-    hit: str | None = None,
-) -> Completion:
-    end = time.perf_counter()
-    rate = 0.0
-    tokens = usage.completion_tokens
-    if first is not None and last is not None and tokens > 1 and last > first:
-        rate = (tokens - 1) / (last - first)
-    timings = Timings(
-        ttft_s=(first if first is not None else end) - start,
-        decode_tokens_per_s=rate,
-        total_s=end - start,
-    )
-    return Completion(
-        text=text, finish_reason=finish, usage=usage, timings=timings, stop_sequence=hit
-    )

@@ -243,19 +243,9 @@ class QwenchatApp(App[None]):
 
     def _model_loaded(self, engine: Engine) -> None:
         self.state.set_engine(engine)
-        gguf = getattr(engine, "gguf", None)
-        offloaded = getattr(engine, "gpu_layers_offloaded", 0)
-        total = getattr(engine, "gpu_layers_total", 0)
-        url = getattr(engine, "url", None)  # a remote engine runs on its server
-        where = f"remote {url}" if url else "CPU"
-        if getattr(engine, "amx_guarded", False):  # loaded without llama.cpp's AMX path
-            where += " (AMX off)"
+        info = engine.info()
         self.status.set(
-            model=engine.model_name,
-            quant=(gguf.file_type or "") if gguf is not None else "",
-            offload=f"GPU {offloaded}/{total}" if offloaded else where,
-            n_ctx=engine.n_ctx,
-            state="",
+            model=info.model, quant=info.quant, offload=info.runs_on, n_ctx=info.n_ctx, state=""
         )
 
     # Conversations and sessions
@@ -596,7 +586,7 @@ class QwenchatApp(App[None]):
         for info in found:
             size = (f"  {info.size_bytes >> 20:,} MiB", "dim")
             options.append((str(info.path), Text.assemble(shown(info.name), size)))
-        path = getattr(self.state.engine, "path", None)
+        path = self.state.engine.info().path if self.state.engine is not None else None
         current = str(path) if path is not None else None
 
         def picked(path: str | None) -> None:

@@ -45,6 +45,9 @@ def test_an_amx_build_loads_without_extra_buffers_and_answers(test_model_path: P
     assert not engine.extra_buffers and engine.amx_guarded
     assert not engine._llm.model_params.use_extra_bufts  # what llama.cpp was given
     assert engine.build_note is not None and "engine.amx = true" in engine.build_note
+    info = engine.info()  # what ask -v, doctor and the TUI's status bar show
+    assert info.runs_on == "CPU (AMX off)" and info.notes == [engine.build_note]
+    assert info.describe().endswith(engine.build_note) and info.path == test_model_path
     assert known_answer(engine).ok
 
 

@@ -4,14 +4,16 @@ broken persona file, a bad theme in the config."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from qwenchat.chatml import Segment
 from qwenchat.config import Sampling, Settings
-from qwenchat.engine.base import Constraint, Generation
+from qwenchat.engine.base import EngineInfo
+from qwenchat.engine.driver import Decode, Piece
 from qwenchat.errors import GenerationError, ModelError
 from qwenchat.store import SessionStore
 from qwenchat.tui.screens.help import HelpScreen
@@ -43,29 +45,23 @@ class FailingEngine(ScriptedEngine):
         self.error: Exception | None = error
         self.after = after
 
-    def generate(
-        self,
-        prompt: list[Segment],
-        sampling: Sampling,
-        *,
-        banned: Sequence[str] = (),
-        stop: Sequence[str] = (),
-        constraint: Constraint | None = None,
-    ) -> Generation:
+    def decode(self, prompt: list[Segment], sampling: Sampling, **kwargs: Any) -> Decode:
         error, self.error = self.error, None
         if error is None:
-            return super().generate(
-                prompt, sampling, banned=banned, stop=stop, constraint=constraint
-            )
+            return super().decode(prompt, sampling, **kwargs)
         if self.after is None:
             raise error
-        text = self.replies.pop(0)[: self.after]
+        return _Failing(self.replies.pop(0)[: self.after], error)
 
-        def produce(gen: Generation) -> Iterator[str]:
-            yield from text
-            raise error
 
-        return Generation(produce)
+class _Failing(Decode):
+    def __init__(self, text: str, error: Exception) -> None:
+        super().__init__(prompt_tokens=0)
+        self.text, self.error = text, error
+
+    def pieces(self) -> Iterator[Piece]:
+        yield from (Piece(char) for char in self.text)
+        raise self.error
 
 
 def error_notes(app) -> list[str]:
@@ -223,14 +219,20 @@ async def test_a_crash_of_the_last_run_is_a_warning_the_tui_shows(
         assert notice in tracked(app).messages("warning")
 
 
+class GuardedEngine(ScriptedEngine):
+    """Describes itself as LlamaEngine.info does after the AMX guard."""
+
+    def info(self) -> EngineInfo:
+        return super().info().model_copy(update={"runs_on": "CPU (AMX off)", "quant": "Q4_K_M"})
+
+
 async def test_a_model_loaded_by_the_amx_guard_says_so_in_the_status_bar(
     store: SessionStore,
 ) -> None:
-    engine = ScriptedEngine(["Hi."])
-    engine.amx_guarded = True  # type: ignore[attr-defined]  # as LlamaEngine sets it
-    app = make_app(store, engine=engine)
+    app = make_app(store, engine=GuardedEngine(["Hi."]))
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await wait_for(pilot, lambda: app.status.info.offload, "the model's status")
         assert app.status.info.offload == "CPU (AMX off)"
         assert "CPU (AMX off)" in str(app.status.render())
+        assert app.status.info.quant == "Q4_K_M"

@@ -21,7 +21,7 @@ LONG = "".join(f"Line {i} of a long answer.\n\n" for i in range(1000))  # ~80 s 
 async def test_input_sidebar_and_scrolling_respond_while_the_model_writes(
     store: SessionStore,
 ) -> None:
-    engine = ScriptedEngine([LONG], delay=0.001)
+    engine = ScriptedEngine([LONG], delay=0.001, n_ctx=2 * len(LONG))
     settings = Settings(sampling=Sampling(max_tokens=len(LONG)))  # the fake's token: a character
     app = make_app(store, engine=engine, settings=settings)
     async with app.run_test(size=SIZE) as pilot:

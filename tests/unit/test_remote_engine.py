@@ -213,10 +213,12 @@ def test_connects_to_llama_cpp_python_server(server: FakeServer) -> None:
     assert engine.model_name == "qwen-test"  # a GGUF path's stem, as the local engine's
     assert engine.server == "llama-cpp-python's server"
     assert engine.n_ctx == 4096 and "assumed" in engine.n_ctx_source
-    assert engine.describe() == (
+    info = engine.info()
+    assert info.describe() == (
         f"model qwen-test on llama-cpp-python's server at {server.url},"
         " n_ctx 4096 (assumed: set engine.n_ctx)"
     )
+    assert (info.runs_on, info.path, info.n_ctx) == (f"remote {server.url}", None, 4096)
     assert connect(server, n_ctx=2048).n_ctx == 2048
 
 
@@ -575,8 +577,8 @@ def test_vllm(server: FakeServer) -> None:
     )
     assert (
         connect(server, n_ctx=8192)
-        .describe()
-        .endswith("n_ctx 8192 (engine.n_ctx; the server's is 32768)")
+        .info()
+        .summary.endswith("n_ctx 8192 (engine.n_ctx; the server's is 32768)")
     )
     assert connect(server, n_ctx=65536).n_ctx == 32768
     run(engine, Sampling(top_k=0, repeat_penalty=1.2), banned=["<tool_call>"])
@@ -703,13 +705,6 @@ def test_engine_flag(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     assert settings_with(engine_url="local").engine.url is None
     with pytest.raises(InputError, match="--engine: expected an http"):
         settings_with(engine_url="ftp://h")
-
-
-def test_describe_engine_for_a_remote_engine(server: FakeServer) -> None:
-    from qwenchat.cli.ask import describe_engine
-
-    engine = connect(server)
-    assert describe_engine(engine) == engine.describe()
 
 
 def test_a_bad_url_in_the_config_names_the_key(tmp_path: Any) -> None:
