@@ -3,7 +3,9 @@ and off side by side on one loaded model, cases interleaved across the modes.
 
 Modes: ``before`` (the loop as it was: bare-JSON parsing and the repeat guard only),
 ``+facts`` (answer from the results given as facts when the model will not answer),
-``+grammar`` (calls continued under the call grammar once they open), ``all``.
+``+grammar`` (calls continued under the call grammar once they open), ``+examples``
+(a docstring example copied as an argument is sent back once), ``all``.
+Progress goes to stderr, a line per case.
 
     .venv/bin/python bench/tool_eval.py                               # 0.5B, fictional set
     .venv/bin/python bench/tool_eval.py --model eval --modes before,all
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -26,11 +29,16 @@ from qwenchat.tooleval import EvalReport, judge, load_cases
 from qwenchat.tools import load_tools
 
 HERE = Path(__file__).resolve().parent
+TECHNIQUES = {
+    "+facts": "answer_from_facts",
+    "+grammar": "constrained_calls",
+    "+examples": "example_guard",
+}
+BEFORE = dict.fromkeys(TECHNIQUES.values(), False)
 MODES = {
-    "before": AgentOptions(answer_from_facts=False, constrained_calls=False),
-    "+facts": AgentOptions(answer_from_facts=True),
-    "+grammar": AgentOptions(constrained_calls=True),
-    "all": AgentOptions(answer_from_facts=True, constrained_calls=True),
+    "before": AgentOptions(**BEFORE),
+    **{mode: AgentOptions(**{**BEFORE, flag: True}) for mode, flag in TECHNIQUES.items()},
+    "all": AgentOptions(**dict.fromkeys(TECHNIQUES.values(), True)),
 }
 
 
@@ -63,7 +71,10 @@ def main() -> None:
             start = time.perf_counter()
             reply = chat.send(case.prompt)
             seconds[mode] += time.perf_counter() - start
-            results[mode].append(judge(case, reply.text, reply.tool_calls, reply.fallback))
+            verdict = judge(case, reply.text, reply.tool_calls, reply.fallback)
+            results[mode].append(verdict)
+            mark = "ok" if verdict.answered else "--"
+            print(f"{mode:>9} {mark} {case.prompt[:50]!r} -> {reply.text[:70]!r}", file=sys.stderr)
     print(f"{engine.model_name}, {len(cases)} cases of {args.cases.name}, temperature 0")
     print(
         "| mode | right call | valid arguments | answered in a sentence | result shown | s/case |"

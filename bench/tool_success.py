@@ -5,9 +5,9 @@ runs and its arguments pass the prompt's check) and the final answer uses the
 result (it contains the prompt's expected value, derived from the result); it is
 answered *in a sentence* when that answer is also the model's own prose (no JSON,
 fence or markup; not the loop's fallback).
-Measured at temperature 0, side by side on one loaded model: ``robust`` (the
-default loop), ``before`` (without the facts answer and the call grammar) and
-``plain`` (no robustness at all).
+Measured at temperature 0, side by side on one loaded model: ``robust`` (every
+technique of the loop on), ``before`` (without the facts answer, the call grammar
+and the example guard) and ``plain`` (no robustness at all).
 
     .venv/bin/python bench/tool_success.py                      # the 0.5B test model
     .venv/bin/python bench/tool_success.py --model eval         # the 1.5B evaluation model
@@ -140,12 +140,11 @@ FILES = {
     ),
 }
 
+_TECHNIQUES = ("answer_from_facts", "constrained_calls", "example_guard")
 MODES = {
-    "robust": AgentOptions(answer_from_facts=True, constrained_calls=True),
-    "before": AgentOptions(answer_from_facts=False, constrained_calls=False),
-    "plain": AgentOptions(
-        bare_json=False, repeat_guard=False, answer_from_facts=False, constrained_calls=False
-    ),
+    "robust": AgentOptions(**dict.fromkeys(_TECHNIQUES, True)),
+    "before": AgentOptions(**dict.fromkeys(_TECHNIQUES, False)),
+    "plain": AgentOptions(bare_json=False, repeat_guard=False, **dict.fromkeys(_TECHNIQUES, False)),
 }
 
 

@@ -147,6 +147,9 @@ class AgentOptions(BaseModel):
     """When the model will not answer from the results (it calls again or echoes them),
     ask once more with the results as facts in the system prompt, before the last
     resort of showing the results."""
+    example_guard: bool = False
+    """Refuse, once per tool and turn, a call whose argument is the tool's docstring
+    example rather than a value from the conversation (:mod:`qwenchat.provenance`)."""
     constrained_calls: bool = False
     """Generate the rest of a call under a grammar once the model opens one
     (:mod:`qwenchat.callgrammar`). Both are off by default until their figures on
@@ -229,6 +232,7 @@ class Turn:
         self._cancelled = False
         self._next_id = sum(isinstance(m, ToolMessage) for m in messages)
         self._told_dropped = False
+        self._steered: set[str] = set()  # tools whose docstring example the model copied
 
     def cancel(self) -> None:
         """Stop the current reply within one token and run no further round (any thread)."""
@@ -493,6 +497,11 @@ class Turn:
             arguments = tool.validate(call.arguments)
         except ToolArgumentError as exc:
             return refused("invalid", f"Error: {exc}")
+        copied = self._copied_example(tool, arguments)
+        if copied is not None:
+            from qwenchat.provenance import steer
+
+            return refused("invalid", steer(tool, *copied))
         key = _call_key(name, arguments)
         if self.options.repeat_guard and key in self.past_results:
             return ToolCallRecord(
@@ -511,6 +520,22 @@ class Turn:
                 "denied", f"Error: the user did not approve this call to {name}; do not retry it."
             )
         return tool, arguments
+
+    def _copied_example(self, tool: Tool, arguments: dict[str, Any]) -> tuple[str, str] | None:
+        """An argument copied from the tool's docstring example, the first time a tool
+        gets one this turn (a second time, the model may know better: "the capital of
+        Peru" is Lima)."""
+        if not self.options.example_guard or tool.name in self._steered:
+            return None
+        from qwenchat.provenance import copied_example
+
+        said = "\n".join(
+            m.content for m in self.messages if isinstance(m, (UserMessage, ToolMessage))
+        )
+        copied = copied_example(tool, arguments, said)
+        if copied is not None:
+            self._steered.add(tool.name)
+        return copied
 
     def _run_all(self, runnable: list[tuple[str, Tool, dict[str, Any]]]) -> list[ToolCallRecord]:
         """Run the approved calls of one reply concurrently."""

@@ -28,6 +28,7 @@ from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
 from qwenchat.config import GpuLayers, Sampling
 from qwenchat.engine.base import Completion, Constraint, EngineInfo
 from qwenchat.engine.driver import Decode, DrivenEngine, Piece
+from qwenchat.engine.grammar_sampler import DEFAULT_K, TopFirst
 from qwenchat.engine.llama_build import build_info, guard_note, model_params, use_extra_buffers
 from qwenchat.errors import GenerationError, ModelError
 from qwenchat.gguf import GGUFInfo
@@ -253,7 +254,11 @@ class LlamaEngine(DrivenEngine):
         decode = _LlamaDecode(self, ids, self._cached_prefix(ids))
         if sampling.seed is not None:
             self._llm.set_seed(sampling.seed)
-        suppress = [self._special_id(text) for text in banned]
+        processors: list[Callable[[np.ndarray, np.ndarray], np.ndarray]] = []
+        if banned:
+            processors.append(_Suppress([self._special_id(text) for text in banned]))
+        if constraint is not None:
+            processors.append(self._grammar(constraint.gbnf, sampling))
         decode.tokens = self._llm.generate(
             ids,
             temp=sampling.temperature,
@@ -261,14 +266,15 @@ class LlamaEngine(DrivenEngine):
             top_k=sampling.top_k,
             min_p=0.0,
             repeat_penalty=sampling.repeat_penalty,
-            logits_processor=[_Suppress(suppress)] if suppress else None,
-            grammar=self._grammar(constraint.gbnf) if constraint is not None else None,
+            logits_processor=processors or None,
         )
         return decode
 
-    @staticmethod
-    def _grammar(gbnf: str) -> llama_cpp.LlamaGrammar:
-        return llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+    def _grammar(self, gbnf: str, sampling: Sampling) -> TopFirst:
+        # Not llama-cpp-python's grammar= : its chain checks the whole vocabulary per token.
+        greedy = sampling.temperature <= 0
+        k = 1 if greedy else (sampling.top_k if sampling.top_k > 0 else DEFAULT_K)
+        return TopFirst(self._llm._model.vocab, gbnf, k)
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)

@@ -105,3 +105,40 @@ def test_tools_eval_reports_its_rates(model_env: dict[str, str], tmp_path: Path)
     assert report["cases"] == 2 and len(report["results"]) == 2
     assert {"right_call", "valid_arguments", "answered", "fallback"} <= set(report)
     assert all(r["expected_tool"] == "get_weather" for r in report["results"])
+
+
+def test_top_first_grammar_samples_what_the_full_grammar_check_samples(
+    engine: LlamaEngine,
+) -> None:
+    """Checking the likeliest token first is exact when greedy: the same tokens as
+    llama-cpp-python's grammar=, which checks the whole vocabulary every token."""
+    import llama_cpp
+
+    from qwenchat.chatml import UserMessage, render_segments
+    from qwenchat.config import Sampling
+    from qwenchat.engine.grammar_sampler import TopFirst
+    from qwenchat.schema import Schema
+
+    schema = Schema.parse("name, age int, alive bool, tags list")
+    prompt = render_segments([UserMessage(content="Invent a fantasy character as JSON.")])
+    ids = engine.tokenize(prompt)
+    llm = engine._llm
+
+    def greedy(**kwargs: object) -> list[int]:
+        out: list[int] = []
+        for token in llm.generate(ids, temp=0.0, top_k=1, repeat_penalty=1.0, **kwargs):
+            if token in engine._eog or len(out) >= 120:
+                break
+            out.append(token)
+        return out
+
+    full = greedy(grammar=llama_cpp.LlamaGrammar.from_string(schema.constraint.gbnf))
+    top = TopFirst(llm._model.vocab, schema.constraint.gbnf, k=1)
+    assert greedy(logits_processor=[top]) == full
+    assert top.full_checks > 0  # the model's own first choice was refused somewhere
+    schema.load(llm.detokenize(full).decode())
+    # Sampling at temperature 1 stays within the grammar too.
+    chat = Chat(settings=Settings(sampling=Sampling(seed=7)), engine=engine, temperature=1.0)
+    for _ in range(3):
+        reply = chat.send("Invent another.", schema=schema)
+        assert isinstance(reply.data, dict) and set(reply.data) == {"name", "age", "alive", "tags"}

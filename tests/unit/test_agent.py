@@ -387,3 +387,31 @@ def test_cancel_stops_after_the_current_reply() -> None:
         turn.cancel()
     assert turn.result is not None and turn.result.finish_reason == "cancelled"
     assert RUNS == [] and len(engine.starts()) == 1
+
+
+def test_a_docstring_example_copied_as_an_argument_is_sent_back_once() -> None:
+    """lookup_order's docstring says "e.g. A-17"; the user asked about B-40."""
+    guard = AgentOptions(example_guard=True)
+    copied = call("lookup_order", order_id="A-17")
+    _, events, _ = run_turn(
+        [copied, call("lookup_order", order_id="B-40"), "B-40 has shipped."],
+        options=guard,
+        history=[UserMessage(content="Where is my order B-40?")],
+    )
+    assert RUNS == ["lookup_order(B-40)"]  # the copy never ran
+    first = records(events)[0]
+    assert first.status == "invalid" and "'A-17' is the example" in first.result
+    assert "order_id" in first.result and "again" in first.result
+    assert text_of(events) == "B-40 has shipped."
+    # A model that insists (it may know better than the check) gets its call run.
+    run_turn(
+        [copied, copied, "Done."],
+        options=guard,
+        history=[UserMessage(content="Where is my last order?")],
+    )
+    assert RUNS == ["lookup_order(A-17)"]
+    # The user's own value is never taken for a copy; without the option nothing is checked.
+    run_turn([copied, "A-17 shipped."], options=guard, history=[UserMessage(content="A-17?")])
+    assert RUNS == ["lookup_order(A-17)"]
+    run_turn([copied, "A-17 shipped."], history=[UserMessage(content="my order?")])
+    assert RUNS == ["lookup_order(A-17)"]

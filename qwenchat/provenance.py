@@ -1,0 +1,62 @@
+"""Where a call's argument values came from: the conversation, or the tool's own example.
+
+Tool docstrings carry example values (``ticker: e.g. "NVTK"``), and small models
+copy them instead of the user's: ``get_stock_price(ticker="NVTK")`` for a question
+about another ticker, ``get_weather(city="Lima")`` for a stock question. A value
+that appears in the tool's spec but nowhere in what the user or a tool said is such
+a copy; the loop answers it with an error that names the copied value, so the model
+calls again with the user's, instead of answering from the example's result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from qwenchat.tools import Tool
+
+
+def copied_example(tool: Tool, arguments: dict[str, Any], said: str) -> tuple[str, str] | None:
+    """The first argument (name, value as text) whose value is in ``tool``'s spec but not
+    in ``said`` (what the user and the tools said in the conversation), if there is one.
+
+    Values a parameter is restricted to (an enum) and its default are not examples;
+    neither are booleans nor values too short to mean anything (one character).
+    """
+    spec = json.dumps(tool.spec()["function"], ensure_ascii=False)
+    properties = tool.parameters.get("properties", {})
+    for name, value in arguments.items():
+        schema = properties.get(name, {})
+        text = _as_text(value)
+        if text is None or "enum" in schema or value == schema.get("default"):
+            continue
+        if _mentions(spec, text) and not _mentions(said, text):
+            return name, text
+    return None
+
+
+def steer(tool: Tool, name: str, value: str) -> str:
+    """The tool result that sends the model back to the user's own value."""
+    return (
+        f"Error: {name}={value!r} is the example from the description of {tool.name}, not a"
+        f" value from the user's message. Call {tool.name} again with the {name} the user"
+        " asked about."
+    )
+
+
+def _as_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str) and len(value.strip()) > 1:
+        return value.strip()
+    return None
+
+
+def _mentions(text: str, value: str) -> bool:
+    """Whether ``value`` occurs in ``text`` as a whole word or number, ignoring case."""
+    return re.search(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)", text, re.IGNORECASE) is not None

@@ -1,0 +1,72 @@
+"""Arguments copied from a tool's docstring example, told apart from the user's values."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from qwenchat.provenance import copied_example
+from qwenchat.tools import tool_from_function
+
+
+def get_stock_price(ticker: str, exchange: Literal["NASDAQ", "NYSE"] = "NYSE") -> str:
+    """Get the latest price of a share.
+
+    Example: get_stock_price(ticker="NVTK").
+
+    Args:
+        ticker: the ticker symbol, e.g. "NVTK".
+        exchange: where it trades, "NASDAQ" or "NYSE".
+    """
+    return "1.00"
+
+
+def convert(amount: float, currency: str = "EUR") -> str:
+    """Convert money, e.g. convert(amount=100, currency="JPY").
+
+    Args:
+        amount: how much.
+        currency: to what.
+    """
+    return "0"
+
+
+STOCK = tool_from_function(get_stock_price)
+CONVERT = tool_from_function(convert)
+
+
+def test_a_value_from_the_docstring_the_user_never_said_is_a_copy() -> None:
+    said = "What is the share price of ORBX?"
+    assert copied_example(STOCK, {"ticker": "NVTK", "exchange": "NYSE"}, said) == (
+        "ticker",
+        "NVTK",
+    )
+    assert copied_example(STOCK, {"ticker": "nvtk", "exchange": "NYSE"}, said) is not None
+
+
+def test_the_users_own_value_is_not_a_copy_even_when_it_is_the_example() -> None:
+    assert copied_example(STOCK, {"ticker": "NVTK"}, "How is nvtk doing today?") is None
+    assert copied_example(STOCK, {"ticker": "ORBX"}, "price of ORBX?") is None
+
+
+def test_a_value_a_tool_said_earlier_is_not_a_copy() -> None:
+    said = 'Find the ticker of Novatek.\n{"company": "Novatek", "ticker": "NVTK"}'
+    assert copied_example(STOCK, {"ticker": "NVTK"}, said) is None
+
+
+def test_enum_values_defaults_and_words_inside_other_words_are_not_copies() -> None:
+    said = "Price of ORBX on the NASDAQ?"
+    assert copied_example(STOCK, {"ticker": "ORBX", "exchange": "NASDAQ"}, said) is None
+    assert copied_example(STOCK, {"ticker": "ORBX", "exchange": "NYSE"}, "ORBX?") is None
+    assert copied_example(CONVERT, {"amount": 1000.0, "currency": "EUR"}, "1000 to euros") is None
+
+
+def test_numbers_are_compared_as_written() -> None:
+    assert copied_example(CONVERT, {"amount": 100.0, "currency": "GBP"}, "250 to GBP") == (
+        "amount",
+        "100",
+    )
+    assert copied_example(CONVERT, {"amount": 100.0, "currency": "GBP"}, "$100 in GBP") is None
+    assert copied_example(CONVERT, {"amount": 100.0, "currency": "JPY"}, "1.100 yen") == (
+        "amount",
+        "100",
+    )
