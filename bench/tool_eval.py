@@ -4,7 +4,8 @@ and off side by side on one loaded model, cases interleaved across the modes.
 Modes: ``before`` (the loop as it was: bare-JSON parsing and the repeat guard only),
 ``+facts`` (answer from the results given as facts when the model will not answer),
 ``+grammar`` (calls continued under the call grammar once they open), ``+examples``
-(a docstring example copied as an argument is sent back once), ``all``.
+(a docstring example copied as an argument is sent back once), ``+prose`` (the
+answer after the results may not open with JSON, a fence or markup), ``all``.
 Progress goes to stderr, a line per case.
 
     .venv/bin/python bench/tool_eval.py                               # 0.5B, fictional set
@@ -33,6 +34,7 @@ TECHNIQUES = {
     "+facts": "answer_from_facts",
     "+grammar": "constrained_calls",
     "+examples": "example_guard",
+    "+prose": "prose_answers",
 }
 BEFORE = dict.fromkeys(TECHNIQUES.values(), False)
 MODES = {

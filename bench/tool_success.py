@@ -6,8 +6,8 @@ result (it contains the prompt's expected value, derived from the result); it is
 answered *in a sentence* when that answer is also the model's own prose (no JSON,
 fence or markup; not the loop's fallback).
 Measured at temperature 0, side by side on one loaded model: ``robust`` (every
-technique of the loop on), ``before`` (without the facts answer, the call grammar
-and the example guard) and ``plain`` (no robustness at all).
+technique of the loop on), ``before`` (without the facts answer, the call grammar,
+the example guard and the prose opening) and ``plain`` (no robustness at all).
 
     .venv/bin/python bench/tool_success.py                      # the 0.5B test model
     .venv/bin/python bench/tool_success.py --model eval         # the 1.5B evaluation model
@@ -140,7 +140,7 @@ FILES = {
     ),
 }
 
-_TECHNIQUES = ("answer_from_facts", "constrained_calls", "example_guard")
+_TECHNIQUES = ("answer_from_facts", "constrained_calls", "example_guard", "prose_answers")
 MODES = {
     "robust": AgentOptions(**dict.fromkeys(_TECHNIQUES, True)),
     "before": AgentOptions(**dict.fromkeys(_TECHNIQUES, False)),

@@ -147,6 +147,9 @@ class AgentOptions(BaseModel):
     """When the model will not answer from the results (it calls again or echoes them),
     ask once more with the results as facts in the system prompt, before the last
     resort of showing the results."""
+    prose_answers: bool = False
+    """Make the answer after the results (the round that must answer, and the facts
+    answer) open as prose: not with a call, JSON, a fence or markup."""
     example_guard: bool = False
     """Refuse, once per tool and turn, a call whose argument is the tool's docstring
     example rather than a value from the conversation (:mod:`qwenchat.provenance`)."""
@@ -306,7 +309,10 @@ class Turn:
         prompt = render_segments(
             [SystemMessage(content=FACTS_PROMPT.format(facts=facts)), question]
         )
-        self._generation = self.engine.generate(prompt, self.sampling)
+        from qwenchat.callgrammar import PROSE
+
+        opening = PROSE if self.options.prose_answers else None
+        self._generation = self.engine.generate(prompt, self.sampling, constraint=opening)
         if self._cancelled:
             self._generation.cancel()
         text = "".join(self._generation).strip()
@@ -362,7 +368,7 @@ class Turn:
 
             completion = yield from self._stream(prompt, banned, show)
             return "".join(visible).strip(), calls, completion
-        from qwenchat.callgrammar import OpeningWatch, call_constraint
+        from qwenchat.callgrammar import PROSE, OpeningWatch, call_constraint
         from qwenchat.toolcall import ToolCallParser
 
         parser = ToolCallParser(self.tools.names(), bare_json=self.options.bare_json)
@@ -372,7 +378,8 @@ class Turn:
                 yield from self._route(event, visible, calls)
 
         watch = OpeningWatch() if self.options.constrained_calls and not answer_only else None
-        completion = yield from self._stream(prompt, banned, feed, watch)
+        opening = PROSE if answer_only and self.options.prose_answers else None
+        completion = yield from self._stream(prompt, banned, feed, watch, opening)
         if watch is not None and watch.opening is not None and not self._cancelled:
             # The model opened a call: the rest of it is generated under the call grammar.
             constraint = call_constraint(self.tools.specs(), watch.opening)

@@ -10,6 +10,10 @@ schema (required fields present, enums, types), so the call cannot be invented o
 malformed. This is llama-server's lazy grammar, done one level up so that every
 engine that takes a grammar gets it. The grammar ends with the call; the model then
 ends its reply.
+
+The answer after the results has a grammar too, :data:`PROSE`: its first character
+may not open JSON, a fence or markup, which is how small models echo a call or a
+result instead of answering (the rest of the answer is free).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from typing import Any
 from qwenchat.engine.base import Constraint
 
 TAG = "<tool_call>"
+PROSE = Constraint(gbnf="root ::= [^{[`<\\x20\\t\\n] [^\\x00]*", hint=True)
+"""An answer that opens as prose: not with ``{``, ``[``, a fence, markup or space."""
 _BARE = re.compile(r'\A\s*(?:```(?:json)?[ \t]*\n?\s*)?\{\s*"name"')
 
 

@@ -47,6 +47,8 @@ class CaseResult(BaseModel):
     prompt: str
     expected_tool: str | None
     calls: list[str]
+    arguments: list[Any] = []
+    """Each call's arguments, in order (as validated, or as the model wrote them)."""
     right_call: bool
     """The expected tool ran with the expected argument values (or, for a case that needs
     no tool, nothing was called)."""
@@ -128,6 +130,7 @@ def judge(case: EvalCase, text: str, records: list[ToolCallRecord], fallback: bo
         prompt=case.prompt,
         expected_tool=case.tool,
         calls=calls,
+        arguments=[r.arguments for r in records],
         right_call=right,
         valid_arguments=valid,
         answered=answered,

@@ -80,11 +80,13 @@ class Constraint(BaseModel):
     Every engine is given both forms and uses the one it can: llama.cpp and
     llama-server take the GBNF grammar, vLLM the grammar too, Ollama only the JSON
     Schema. An engine that can use neither generates unconstrained and says so in
-    :attr:`Completion.notice`.
+    :attr:`Completion.notice`, unless the constraint is only a ``hint``.
     """
 
     gbnf: str
     json_schema: dict[str, Any] | None = None
+    hint: bool = False
+    """The reply is fine without it (it steers the model): no notice when not applied."""
 
 
 class StopStrings:

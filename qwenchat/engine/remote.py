@@ -558,7 +558,7 @@ class RemoteEngine(DrivenEngine):
             body["guided_grammar"] = constraint.gbnf
         elif self.ollama and constraint.json_schema is not None:
             body["format"] = constraint.json_schema
-        else:
+        elif not constraint.hint:
             return (
                 f"{self.server} takes no grammar here: the reply was generated unconstrained"
                 " and may not follow the schema"

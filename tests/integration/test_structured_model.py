@@ -142,3 +142,16 @@ def test_top_first_grammar_samples_what_the_full_grammar_check_samples(
     for _ in range(3):
         reply = chat.send("Invent another.", schema=schema)
         assert isinstance(reply.data, dict) and set(reply.data) == {"name", "age", "alive", "tags"}
+
+
+def test_the_prose_opening_keeps_a_reply_from_starting_as_json(engine: LlamaEngine) -> None:
+    from qwenchat.callgrammar import PROSE
+    from qwenchat.chatml import UserMessage, render_segments
+    from qwenchat.config import Sampling
+
+    prompt = render_segments([UserMessage(content='Reply with only this JSON: {"ok": true}')])
+    greedy = Sampling(temperature=0.0, max_tokens=40)
+    free = engine.generate(prompt, greedy)
+    assert "".join(free).lstrip()[:1] in ("{", "`")  # what the model writes on its own
+    held = "".join(engine.generate(prompt, greedy, constraint=PROSE))
+    assert held and held[0] not in "{[`< \n"

@@ -415,3 +415,16 @@ def test_a_docstring_example_copied_as_an_argument_is_sent_back_once() -> None:
     assert RUNS == ["lookup_order(A-17)"]
     run_turn([copied, "A-17 shipped."], history=[UserMessage(content="my order?")])
     assert RUNS == ["lookup_order(A-17)"]
+
+
+def test_prose_answers_constrain_the_answer_round_and_the_facts_answer() -> None:
+    from qwenchat.callgrammar import PROSE
+
+    again = call("lookup_order", order_id="A-17")
+    prose = AgentOptions(prose_answers=True, answer_from_facts=True)
+    _, _, engine = run_turn([again, again, "Order A-17 has shipped."], options=prose)
+    assert engine.constraints == [None, None, PROSE]  # only the round that must answer
+    _, _, engine = run_turn([again, again, again, "It shipped."], options=prose)
+    assert engine.constraints == [None, None, PROSE, PROSE]  # and the answer from facts
+    _, _, engine = run_turn([again, again, "Order A-17 has shipped."])
+    assert engine.constraints == [None, None, None]  # off unless asked for

@@ -744,3 +744,8 @@ def test_a_server_without_grammars_generates_unconstrained_and_says_so(
     assert "".join(gen) == "Hello, world"
     assert "grammar" not in server.completions()[0]
     assert gen.result is not None and "generated unconstrained" in (gen.result.notice or "")
+    # A constraint that only steers (the prose opening of an answer) goes unsaid.
+    hint = Constraint(gbnf='root ::= "x"', hint=True)
+    gen = engine.generate(prompt(), GREEDY, constraint=hint)
+    assert "".join(gen) == "Hello, world" and gen.result is not None
+    assert gen.result.notice is None
