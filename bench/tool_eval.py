@@ -76,7 +76,11 @@ def main() -> None:
             verdict = judge(case, reply.text, reply.tool_calls, reply.fallback)
             results[mode].append(verdict)
             mark = "ok" if verdict.answered else "--"
-            print(f"{mode:>9} {mark} {case.prompt[:50]!r} -> {reply.text[:70]!r}", file=sys.stderr)
+            called = [(r.name, r.arguments) for r in reply.tool_calls]
+            print(
+                f"{mode:>9} {mark} {case.prompt[:40]!r} {called} -> {reply.text[:70]!r}",
+                file=sys.stderr,
+            )
     print(f"{engine.model_name}, {len(cases)} cases of {args.cases.name}, temperature 0")
     print(
         "| mode | right call | valid arguments | answered in a sentence | result shown | s/case |"

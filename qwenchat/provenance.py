@@ -3,9 +3,10 @@
 Tool docstrings carry example values (``ticker: e.g. "NVTK"``), and small models
 copy them instead of the user's: ``get_stock_price(ticker="NVTK")`` for a question
 about another ticker, ``get_weather(city="Lima")`` for a stock question. A value
-that appears in the tool's spec but nowhere in what the user or a tool said is such
-a copy; the loop answers it with an error that names the copied value, so the model
-calls again with the user's, instead of answering from the example's result.
+that appears in the tool's spec, in a call that takes nothing from what the user or a
+tool said, is such a copy; the loop answers it with an error that names the copied
+value, so the model calls again with the user's, instead of answering from the
+example's result.
 """
 
 from __future__ import annotations
@@ -18,22 +19,26 @@ from qwenchat.tools import Tool
 
 
 def copied_example(tool: Tool, arguments: dict[str, Any], said: str) -> tuple[str, str] | None:
-    """The first argument (name, value as text) whose value is in ``tool``'s spec but not
-    in ``said`` (what the user and the tools said in the conversation), if there is one.
+    """The first argument (name, value as text) copied from ``tool``'s spec, when the call
+    takes none of its values from ``said`` (what the user and the tools said).
 
-    Values a parameter is restricted to (an enum) and its default are not examples;
-    neither are booleans nor values too short to mean anything (one character).
+    A call that uses anything the user said is the user's, even where another value is
+    also an example (``convert(amount=45, from_currency="USD")`` for "45 US dollars":
+    the model turned "US dollars" into the example's code, rightly). Values a parameter
+    is restricted to (an enum), its default, booleans and one-character values are
+    neither examples nor the user's.
     """
     spec = json.dumps(tool.spec()["function"], ensure_ascii=False)
     properties = tool.parameters.get("properties", {})
+    texts = []
     for name, value in arguments.items():
         schema = properties.get(name, {})
         text = _as_text(value)
-        if text is None or "enum" in schema or value == schema.get("default"):
-            continue
-        if _mentions(spec, text) and not _mentions(said, text):
-            return name, text
-    return None
+        if text is not None and "enum" not in schema and value != schema.get("default"):
+            texts.append((name, text))
+    if any(_mentions(said, text) for _, text in texts):
+        return None
+    return next(((name, text) for name, text in texts if _mentions(spec, text)), None)
 
 
 def steer(tool: Tool, name: str, value: str) -> str:

@@ -60,12 +60,17 @@ def test_enum_values_defaults_and_words_inside_other_words_are_not_copies() -> N
     assert copied_example(CONVERT, {"amount": 1000.0, "currency": "EUR"}, "1000 to euros") is None
 
 
-def test_numbers_are_compared_as_written() -> None:
-    assert copied_example(CONVERT, {"amount": 100.0, "currency": "GBP"}, "250 to GBP") == (
+def test_a_call_that_uses_anything_the_user_said_is_the_users() -> None:
+    # "US dollars" became the example's code: right, since 45 is the user's.
+    assert copied_example(CONVERT, {"amount": 45.0, "currency": "JPY"}, "45 dollars in yen") is None
+    assert copied_example(CONVERT, {"amount": 100.0, "currency": "JPY"}, "250 dollars in yen") == (
         "amount",
         "100",
     )
-    assert copied_example(CONVERT, {"amount": 100.0, "currency": "GBP"}, "$100 in GBP") is None
+
+
+def test_numbers_are_compared_as_written() -> None:
+    assert copied_example(CONVERT, {"amount": 100.0, "currency": "EUR"}, "$100 in euros") is None
     assert copied_example(CONVERT, {"amount": 100.0, "currency": "JPY"}, "1.100 yen") == (
         "amount",
         "100",
