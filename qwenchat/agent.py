@@ -253,12 +253,12 @@ class Turn:
             text, calls, completion = yield from self._generate(answer_only=repeat is not None)
             completions.append(completion)
             stopped = completion.finish_reason == "cancelled" or self._cancelled
-            echoed = not calls and bool(records) and _ECHO.search(text) is not None
+            echoed = not calls and bool(records) and not self._answers(text, records)
             if ((calls and repeat is not None) or echoed) and not stopped:
                 # It will not answer from the results in the conversation (it calls again,
                 # or echoes a result): ask once more with the results as plain facts.
                 if echoed:
-                    yield Notice("the model echoed a tool result; asking it to answer")
+                    yield Notice("the model did not answer from the results; asking again")
                 text, completion = None, None
                 if self.options.answer_from_facts:
                     text, completion = yield from self._answer_from_facts(records)
@@ -323,6 +323,20 @@ class Turn:
         yield TextDelta(text)
         self.messages.append(AssistantMessage(content=text))
         return text, completion
+
+    def _answers(self, text: str, records: list[ToolCallRecord]) -> bool:
+        """Whether a final reply answers from this turn's results: it does not echo a
+        call or a result, and (with ``answer_from_facts``, which can do better) it
+        states something the results said."""
+        if _ECHO.search(text) is not None:
+            return False
+        if not self.options.answer_from_facts:
+            return True
+        from qwenchat.provenance import uses_results
+
+        question = next(m for m in reversed(self.messages) if isinstance(m, UserMessage))
+        given = "\n".join([question.content, *(json.dumps(r.arguments) for r in records)])
+        return uses_results(text, [result for _, result in self._results(records)], given)
 
     def _results(self, records: list[ToolCallRecord]) -> list[tuple[str, str]]:
         """This turn's results that worked, once each (a repeat's from the guard's memory)."""

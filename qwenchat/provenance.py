@@ -65,3 +65,40 @@ def _as_text(value: Any) -> str | None:
 def _mentions(text: str, value: str) -> bool:
     """Whether ``value`` occurs in ``text`` as a whole word or number, ignoring case."""
     return re.search(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)", text, re.IGNORECASE) is not None
+
+
+def uses_results(answer: str, results: list[str], given: str) -> bool:
+    """Whether ``answer`` states anything the results said that ``given`` (the question
+    and the calls' arguments) did not: a number, or a word of a value.
+
+    An answer that states none ("I'm sorry, I can't assist with that", "Yes, it is
+    raining in Porto" for a result that says overcast) did not use the results. When
+    the results hold nothing to look for (no JSON values or numbers), any answer does.
+    """
+    wanted = [v for result in results for v in _values(result) if not _mentions(given, v)]
+    if not wanted:
+        return True
+    plain = re.sub(r"(?<=\d),(?=\d{3}\b)", "", answer)
+    return any(_mentions(plain, v) for v in wanted)
+
+
+def _values(result: str) -> list[str]:
+    """What a result says: its JSON scalars (numbers, and each word of three letters or
+    more of a string), else the numbers in its text."""
+    try:
+        data = json.loads(result)
+    except ValueError:
+        return re.findall(r"-?\d+(?:\.\d+)?", result)
+    found: list[str] = []
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            found += re.findall(r"[^\W\d_]{3,}|\d+(?:\.\d+)?", item)
+        elif not isinstance(item, bool) and isinstance(item, (int, float)):
+            found.append(_as_text(item) or str(item))
+    return found

@@ -307,7 +307,7 @@ def test_an_answer_that_echoes_the_result_markup_is_asked_again_from_facts() -> 
     turn, events, _engine = run_turn(
         [call("lookup_order", order_id="A-17"), echo, "It has shipped."], options=ON
     )
-    assert "the model echoed a tool result; asking it to answer" in [
+    assert "the model did not answer from the results; asking again" in [
         e.text for e in events if isinstance(e, Notice)
     ]
     assert turn.result is not None and turn.result.text == "It has shipped."
@@ -428,3 +428,15 @@ def test_prose_answers_constrain_the_answer_round_and_the_facts_answer() -> None
     assert engine.constraints == [None, None, PROSE, PROSE]  # and the answer from facts
     _, _, engine = run_turn([again, again, "Order A-17 has shipped."])
     assert engine.constraints == [None, None, None]  # off unless asked for
+
+
+def test_an_answer_that_states_nothing_from_the_results_is_asked_again_from_facts() -> None:
+    first = call("lookup_order", order_id="A-17")
+    turn, _, engine = run_turn(
+        [first, "I'm sorry, I can't help with that.", "Order A-17 has shipped."], options=ON
+    )
+    assert "- lookup_order: order_id: A-17; status: shipped" in engine.prompts[-1]
+    assert turn.messages[-1] == AssistantMessage(content="Order A-17 has shipped.")
+    # Without the facts answer to turn to, the model's reply stands.
+    turn, _, _ = run_turn([first, "I'm sorry, I can't help with that."])
+    assert turn.messages[-1] == AssistantMessage(content="I'm sorry, I can't help with that.")

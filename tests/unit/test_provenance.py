@@ -75,3 +75,18 @@ def test_numbers_are_compared_as_written() -> None:
         "amount",
         "100",
     )
+
+
+def test_an_answer_uses_the_results_when_it_states_what_they_said() -> None:
+    from qwenchat.provenance import uses_results
+
+    weather = '{"city": "Porto", "temperature": 21, "unit": "celsius", "condition": "light rain"}'
+    given = 'Is it raining in Porto?\n{"city": "Porto", "unit": "celsius"}'
+    assert uses_results("Yes: light rain, 21 degrees.", [weather], given)
+    assert uses_results("It is raining lightly... rain all day.", [weather], given)
+    assert not uses_results("I'm sorry, but I can't assist with that.", [weather], given)
+    assert not uses_results("Yes, it is raining in Porto.", [weather], given)  # Porto: asked
+    assert uses_results("The product is 121,932,631,112,635,269.", ["121932631112635269"], "")
+    assert not uses_results("The product is 12.", ["121932631112635269"], "")
+    # Results with nothing to look for cannot be judged: any answer goes.
+    assert uses_results("Done.", ["ok"], "")
