@@ -143,20 +143,20 @@ class AgentOptions(BaseModel):
     max_rounds: int = 8
     bare_json: bool = True
     repeat_guard: bool = True
-    answer_from_facts: bool = False
-    """When the model will not answer from the results (it calls again or echoes them),
-    ask once more with the results as facts in the system prompt, before the last
-    resort of showing the results."""
-    prose_answers: bool = False
+    answer_from_facts: bool = True
+    """When the model will not answer from the results (it calls again, echoes them, or
+    states nothing they said), ask once more with the results as facts in the system
+    prompt, before the last resort of showing the results."""
+    prose_answers: bool = True
     """Make the answer after the results (the round that must answer, and the facts
     answer) open as prose: not with a call, JSON, a fence or markup."""
-    example_guard: bool = False
-    """Refuse, once per tool and turn, a call whose argument is the tool's docstring
-    example rather than a value from the conversation (:mod:`qwenchat.provenance`)."""
-    constrained_calls: bool = False
+    example_guard: bool = True
+    """Refuse, once per tool and turn, a call that takes its values from the tool's
+    docstring example rather than the conversation (:mod:`qwenchat.provenance`)."""
+    constrained_calls: bool = True
     """Generate the rest of a call under a grammar once the model opens one
-    (:mod:`qwenchat.callgrammar`). Both are off by default until their figures on
-    the real models are in docs/benchmarks.md (the 0.5B model's tests changed with them)."""
+    (:mod:`qwenchat.callgrammar`). All four are on by default: their figures on the
+    0.5B and 1.5B models, each on and off, are in docs/benchmarks.md."""
 
 
 def _call_key(name: str, arguments: Any) -> str:

@@ -33,13 +33,27 @@ class TopFirst:
 
     One instance constrains one generation: it advances the grammar by each token
     the generation sampled (the last of ``input_ids`` on every call after the first).
+    The likeliest tokens are found after the repeat penalty that the sampler chain
+    applies after this processor (llama.cpp's: the last ``last_n`` sampled tokens'
+    logits divided by ``penalty`` when positive, multiplied when negative), so the
+    token kept is the one the chain would pick.
     """
 
-    def __init__(self, vocab: llama_cpp.llama_vocab_p, gbnf: str, k: int) -> None:
+    def __init__(
+        self,
+        vocab: llama_cpp.llama_vocab_p,
+        gbnf: str,
+        k: int,
+        penalty: float = 1.0,
+        last_n: int = 64,
+    ) -> None:
         self._sampler = llama_cpp.llama_sampler_init_grammar(vocab, gbnf.encode(), b"root")
         if not self._sampler:
             raise InputError("llama.cpp cannot parse the grammar of this reply")
         self.k = max(1, k)
+        self.penalty = penalty
+        self.last_n = last_n
+        self._sampled: list[int] = []
         self._started = False
         self.full_checks = 0
         """How many tokens needed the whole vocabulary checked (none of the k allowed)."""
@@ -50,13 +64,16 @@ class TopFirst:
 
     def __call__(self, input_ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
         if self._started:
-            llama_cpp.llama_sampler_accept(self._sampler, int(input_ids[-1]))
+            token = int(input_ids[-1])
+            llama_cpp.llama_sampler_accept(self._sampler, token)
+            self._sampled.append(token)
         self._started = True
+        scores = self._penalized(logits)
         if self.k == 1:
-            top = np.array([int(np.argmax(logits))])
+            top = np.array([int(np.argmax(scores))])
         else:
-            k = min(self.k, logits.shape[0])
-            top = np.argpartition(logits, -k)[-k:]
+            k = min(self.k, scores.shape[0])
+            top = np.argpartition(scores, -k)[-k:]
         allowed = self._allowed(top, logits)
         if not allowed.size:
             self.full_checks += 1
@@ -64,6 +81,16 @@ class TopFirst:
         masked = np.full_like(logits, -np.inf)
         masked[allowed] = logits[allowed]
         return masked
+
+    def _penalized(self, logits: np.ndarray) -> np.ndarray:
+        recent = self._sampled[-self.last_n :] if self.last_n > 0 else []
+        if self.penalty == 1.0 or not recent:
+            return logits
+        scores = np.array(logits)
+        ids = np.unique(recent)
+        seen = scores[ids]
+        scores[ids] = np.where(seen > 0, seen / self.penalty, seen * self.penalty)
+        return scores
 
     def _allowed(self, ids: np.ndarray, logits: np.ndarray) -> np.ndarray:
         """The tokens of ``ids`` the grammar allows next."""

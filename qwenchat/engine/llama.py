@@ -274,7 +274,13 @@ class LlamaEngine(DrivenEngine):
         # Not llama-cpp-python's grammar= : its chain checks the whole vocabulary per token.
         greedy = sampling.temperature <= 0
         k = 1 if greedy else (sampling.top_k if sampling.top_k > 0 else DEFAULT_K)
-        return TopFirst(self._llm._model.vocab, gbnf, k)
+        return TopFirst(
+            self._llm._model.vocab,
+            gbnf,
+            k,
+            penalty=sampling.repeat_penalty,
+            last_n=self._llm.last_n_tokens_size,
+        )
 
     def _piece(self, token: int) -> bytes:
         piece = self._pieces.get(token)

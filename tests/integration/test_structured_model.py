@@ -124,19 +124,20 @@ def test_top_first_grammar_samples_what_the_full_grammar_check_samples(
     ids = engine.tokenize(prompt)
     llm = engine._llm
 
-    def greedy(**kwargs: object) -> list[int]:
+    def greedy(penalty: float, **kwargs: object) -> list[int]:
         out: list[int] = []
-        for token in llm.generate(ids, temp=0.0, top_k=1, repeat_penalty=1.0, **kwargs):
+        for token in llm.generate(ids, temp=0.0, top_k=1, repeat_penalty=penalty, **kwargs):
             if token in engine._eog or len(out) >= 120:
                 break
             out.append(token)
         return out
 
-    full = greedy(grammar=llama_cpp.LlamaGrammar.from_string(schema.constraint.gbnf))
-    top = TopFirst(llm._model.vocab, schema.constraint.gbnf, k=1)
-    assert greedy(logits_processor=[top]) == full
-    assert top.full_checks > 0  # the model's own first choice was refused somewhere
-    schema.load(llm.detokenize(full).decode())
+    for penalty in (1.0, 1.3):  # the chain applies the repeat penalty after the processor
+        full = greedy(penalty, grammar=llama_cpp.LlamaGrammar.from_string(schema.constraint.gbnf))
+        top = TopFirst(llm._model.vocab, schema.constraint.gbnf, k=1, penalty=penalty)
+        assert greedy(penalty, logits_processor=[top]) == full
+        assert top.full_checks > 0  # the model's own first choice was refused somewhere
+        schema.load(llm.detokenize(full).decode())
     # Sampling at temperature 1 stays within the grammar too.
     chat = Chat(settings=Settings(sampling=Sampling(seed=7)), engine=engine, temperature=1.0)
     for _ in range(3):

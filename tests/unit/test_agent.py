@@ -22,7 +22,11 @@ from qwenchat.tools import ToolRegistry, tool, tool_from_function
 from tests.fakes import ScriptedEngine
 
 RUNS: list[str] = []
-ON = AgentOptions(answer_from_facts=True, constrained_calls=True)
+ON = AgentOptions()  # every technique of the loop, as by default
+OFF = AgentOptions(
+    answer_from_facts=False, prose_answers=False, example_guard=False, constrained_calls=False
+)
+"""The loop's mechanics alone, for the tests of those (the techniques have their own)."""
 
 
 def multiply(a: int, b: int) -> int:
@@ -77,14 +81,14 @@ def run_turn(
 ) -> tuple[Turn, list[object], ScriptedEngine]:
     RUNS.clear()
     engine = ScriptedEngine(replies)
-    messages = history if history is not None else [UserMessage(content="question")]
+    messages = history if history is not None else [UserMessage(content="question about A-17")]
     turn = Turn(
         engine,
         messages,
         Sampling(),
         tools=registry(),
         policy=policy or ApprovalPolicy(yes=True),
-        options=options,
+        options=options or OFF,
     )
     events = list(turn)
     return turn, events, engine
@@ -324,7 +328,7 @@ def test_readable_shows_fields_and_leaves_other_results_alone() -> None:
 
 def test_repeat_guard_can_be_switched_off() -> None:
     again = call("lookup_order", order_id="A-17")
-    run_turn([again, again, "done"], options=AgentOptions(repeat_guard=False))
+    run_turn([again, again, "done"], options=OFF.model_copy(update={"repeat_guard": False}))
     assert RUNS == ["lookup_order(A-17)", "lookup_order(A-17)"]
 
 
@@ -363,12 +367,12 @@ def test_a_call_opening_is_continued_under_the_call_grammar() -> None:
 
 def test_prose_is_never_constrained_and_switching_it_off_works() -> None:
     text = 'Use {"name": "x"} as the body.'  # an object, but not at the start: prose
-    _turn, _events, engine = run_turn([text])
+    _turn, _events, engine = run_turn([text], options=ON)
     assert engine.constraints == [None] and len(engine.prompts) == 1
     RUNS.clear()
     again = call("lookup_order", order_id="A-17")
     _turn, _events, engine = run_turn(
-        [again, "done"], options=AgentOptions(constrained_calls=False)
+        [again, "A-17 has shipped."], options=ON.model_copy(update={"constrained_calls": False})
     )
     assert engine.constraints == [None, None] and RUNS == ["lookup_order(A-17)"]
 
@@ -391,7 +395,7 @@ def test_cancel_stops_after_the_current_reply() -> None:
 
 def test_a_docstring_example_copied_as_an_argument_is_sent_back_once() -> None:
     """lookup_order's docstring says "e.g. A-17"; the user asked about B-40."""
-    guard = AgentOptions(example_guard=True)
+    guard = OFF.model_copy(update={"example_guard": True})
     copied = call("lookup_order", order_id="A-17")
     _, events, _ = run_turn(
         [copied, call("lookup_order", order_id="B-40"), "B-40 has shipped."],
@@ -421,7 +425,7 @@ def test_prose_answers_constrain_the_answer_round_and_the_facts_answer() -> None
     from qwenchat.callgrammar import PROSE
 
     again = call("lookup_order", order_id="A-17")
-    prose = AgentOptions(prose_answers=True, answer_from_facts=True)
+    prose = OFF.model_copy(update={"prose_answers": True, "answer_from_facts": True})
     _, _, engine = run_turn([again, again, "Order A-17 has shipped."], options=prose)
     assert engine.constraints == [None, None, PROSE]  # only the round that must answer
     _, _, engine = run_turn([again, again, again, "It shipped."], options=prose)
