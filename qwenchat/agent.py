@@ -326,12 +326,15 @@ class Turn:
 
     def _answers(self, text: str, records: list[ToolCallRecord]) -> bool:
         """Whether a final reply answers from this turn's results: it does not echo a
-        call or a result, and (with ``answer_from_facts``, which can do better) it
-        states something the results said."""
+        call or a result, and (with ``answer_from_facts``, which can do better) it is
+        prose, with no JSON, fence or markup anywhere, and states something the results
+        said."""
         if _ECHO.search(text) is not None:
             return False
         if not self.options.answer_from_facts:
             return True
+        if not is_prose(text):  # '>{"name": ...}', "Here is the response: {...}"
+            return False
         from qwenchat.provenance import uses_results
 
         question = next(m for m in reversed(self.messages) if isinstance(m, UserMessage))

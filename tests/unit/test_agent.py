@@ -444,3 +444,11 @@ def test_an_answer_that_states_nothing_from_the_results_is_asked_again_from_fact
     # Without the facts answer to turn to, the model's reply stands.
     turn, _, _ = run_turn([first, "I'm sorry, I can't help with that."])
     assert turn.messages[-1] == AssistantMessage(content="I'm sorry, I can't help with that.")
+
+
+def test_an_answer_with_json_inside_is_asked_again_from_facts() -> None:
+    first = call("lookup_order", order_id="A-17")
+    echo = 'Here is the response:\n\n{"order_id": "A-17", "status": "shipped"}'
+    turn, _, engine = run_turn([first, echo, "Order A-17 has shipped."], options=ON)
+    assert "- lookup_order: order_id: A-17; status: shipped" in engine.prompts[-1]
+    assert turn.messages[-1] == AssistantMessage(content="Order A-17 has shipped.")
