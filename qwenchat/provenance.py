@@ -17,16 +17,20 @@ from typing import Any
 
 from qwenchat.tools import Tool
 
+_WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]{2,}")
+"""A word or number of a value, as the user could have said it."""
+
 
 def copied_example(tool: Tool, arguments: dict[str, Any], said: str) -> tuple[str, str] | None:
     """The first argument (name, value as text) copied from ``tool``'s spec, when the call
     takes none of its values from ``said`` (what the user and the tools said).
 
-    A call that uses anything the user said is the user's, even where another value is
-    also an example (``convert(amount=45, from_currency="USD")`` for "45 US dollars":
-    the model turned "US dollars" into the example's code, rightly). Values a parameter
-    is restricted to (an enum), its default, booleans and one-character values are
-    neither examples nor the user's.
+    A call that uses any word or number the user said is the user's, even where a
+    value is also an example: ``convert(amount=45, from_currency="USD")`` for "45 US
+    dollars" (the model rightly turned "US dollars" into the example's code), or
+    ``calculator(expression="123456789 * 987654321")`` for "123456789 times 987654321".
+    Values a parameter is restricted to (an enum), its default, booleans and
+    one-character values are neither examples nor the user's.
     """
     spec = json.dumps(tool.spec()["function"], ensure_ascii=False)
     properties = tool.parameters.get("properties", {})
@@ -36,7 +40,7 @@ def copied_example(tool: Tool, arguments: dict[str, Any], said: str) -> tuple[st
         text = _as_text(value)
         if text is not None and "enum" not in schema and value != schema.get("default"):
             texts.append((name, text))
-    if any(_mentions(said, text) for _, text in texts):
+    if any(_mentions(said, word) for _, text in texts for word in _WORD.findall(text)):
         return None
     return next(((name, text) for name, text in texts if _mentions(spec, text)), None)
 

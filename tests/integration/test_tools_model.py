@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from qwenchat.agent import ApprovalPolicy
+from qwenchat.agent import AgentOptions, ApprovalPolicy
 from qwenchat.chat import Chat
 from qwenchat.config import Settings
 from qwenchat.engine.llama import LlamaEngine
@@ -35,10 +35,11 @@ def test_large_product_comes_from_the_calculator(engine: LlamaEngine) -> None:
     assert "121932631112635269" in reply.text
     first = reply.tool_calls[0]
     assert (first.name, first.status, first.result) == ("calculator", "ok", "121932631112635269")
-    # The model repeats its call (its habit); the guard never runs it twice nor hits the
-    # round limit.
-    assert [c.status for c in reply.tool_calls[1:]] == ["repeated"] * (len(reply.tool_calls) - 1)
-    assert reply.rounds <= 3
+    # The model repeats its call (its habit, sometimes with the result as the expression);
+    # the guard never runs the same call twice, and the turn ends well within its rounds.
+    ran = [(c.name, json.dumps(c.arguments)) for c in reply.tool_calls if c.status == "ok"]
+    assert "repeated" in {c.status for c in reply.tool_calls[1:]}
+    assert len(ran) == len(set(ran)) and reply.rounds < AgentOptions().max_rounds
 
 
 def get_stock_price(ticker: str) -> str:

@@ -30,6 +30,15 @@ def convert(amount: float, currency: str = "EUR") -> str:
     return "0"
 
 
+def calculator(expression: str) -> str:
+    """Evaluate an expression, e.g. '123456789 * 987654321'.
+
+    Args:
+        expression: the expression.
+    """
+    return "0"
+
+
 STOCK = tool_from_function(get_stock_price)
 CONVERT = tool_from_function(convert)
 
@@ -63,6 +72,14 @@ def test_enum_values_defaults_and_words_inside_other_words_are_not_copies() -> N
 def test_a_call_that_uses_anything_the_user_said_is_the_users() -> None:
     # "US dollars" became the example's code: right, since 45 is the user's.
     assert copied_example(CONVERT, {"amount": 45.0, "currency": "JPY"}, "45 dollars in yen") is None
+    assert copied_example(CONVERT, {"amount": 5.0, "currency": "JPY"}, "5 dollars in yen") is None
+    calc = tool_from_function(calculator)
+    said = "What is 123456789 times 987654321?"
+    assert copied_example(calc, {"expression": "123456789 * 987654321"}, said) is None
+    assert copied_example(calc, {"expression": "123456789 * 987654321"}, "7 times 6?") == (
+        "expression",
+        "123456789 * 987654321",
+    )
     assert copied_example(CONVERT, {"amount": 100.0, "currency": "JPY"}, "250 dollars in yen") == (
         "amount",
         "100",
