@@ -326,14 +326,16 @@ class Turn:
 
     def _answers(self, text: str, records: list[ToolCallRecord]) -> bool:
         """Whether a final reply answers from this turn's results: it does not echo a
-        call or a result, and (with ``answer_from_facts``, which can do better) it is
-        prose, with no JSON, fence or markup anywhere, and states something the results
-        said."""
+        call or a result, and (with ``answer_from_facts``, which can do better) it has
+        no JSON object outside code blocks and states something the results said."""
         if _ECHO.search(text) is not None:
             return False
         if not self.options.answer_from_facts:
             return True
-        if not is_prose(text):  # '>{"name": ...}', "Here is the response: {...}"
+        if not re.search(r"[^\W\d_]{2,}", text):  # empty, or no words at all
+            return False
+        outside_code = _FENCED.sub("", text)  # code the user asked for is an answer
+        if _JSON_OBJECT.search(outside_code):  # '>{"name": ...}', "Here it is: {...}"
             return False
         from qwenchat.provenance import uses_results
 
@@ -630,6 +632,8 @@ FACTS_PROMPT = (
 
 _ECHO = re.compile(r"</?tool_(?:call|response)>|^\s*[\[{]")
 """An answer that echoes a call or a result instead of saying what it means."""
+_FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+_JSON_OBJECT = re.compile(r'\{\s*"[^"]*"\s*:')
 _NOT_PROSE = re.compile(r"</?tool_(?:call|response)>|```|^\s*[\[{]|\{\s*\"[^\"]*\"\s*:")
 
 

@@ -452,3 +452,11 @@ def test_an_answer_with_json_inside_is_asked_again_from_facts() -> None:
     turn, _, engine = run_turn([first, echo, "Order A-17 has shipped."], options=ON)
     assert "- lookup_order: order_id: A-17; status: shipped" in engine.prompts[-1]
     assert turn.messages[-1] == AssistantMessage(content="Order A-17 has shipped.")
+
+
+def test_an_answer_with_code_the_user_asked_for_stands() -> None:
+    first = call("lookup_order", order_id="A-17")
+    code = "A-17 has shipped. In Python:\n\n```python\nprint('shipped')\n```"
+    turn, _, engine = run_turn([first, code], options=ON)
+    assert turn.messages[-1] == AssistantMessage(content=code)
+    assert len(engine.starts()) == 2 and "Facts:" not in engine.prompts[-1]  # no facts round
