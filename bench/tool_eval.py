@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _common import model_path
 
-from qwenchat.agent import AgentOptions, ApprovalPolicy
+from qwenchat.agent import TECHNIQUES, AgentOptions, ApprovalPolicy
 from qwenchat.chat import Chat
 from qwenchat.config import Settings
 from qwenchat.engine.llama import LlamaEngine
@@ -30,17 +30,17 @@ from qwenchat.tooleval import EvalReport, judge, load_cases
 from qwenchat.tools import load_tools
 
 HERE = Path(__file__).resolve().parent
-TECHNIQUES = {
-    "+facts": "answer_from_facts",
-    "+grammar": "constrained_calls",
-    "+examples": "example_guard",
-    "+prose": "prose_answers",
+LABELS = {
+    "answer_from_facts": "+facts",
+    "constrained_calls": "+grammar",
+    "example_guard": "+examples",
+    "prose_answers": "+prose",
 }
-BEFORE = dict.fromkeys(TECHNIQUES.values(), False)
+BEFORE = dict.fromkeys(TECHNIQUES, False)
 MODES = {
     "before": AgentOptions(**BEFORE),
-    **{mode: AgentOptions(**{**BEFORE, flag: True}) for mode, flag in TECHNIQUES.items()},
-    "all": AgentOptions(**dict.fromkeys(TECHNIQUES.values(), True)),
+    **{LABELS[flag]: AgentOptions(**{**BEFORE, flag: True}) for flag in TECHNIQUES},
+    "all": AgentOptions(**dict.fromkeys(TECHNIQUES, True)),
 }
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from _common import model_path
 
-from qwenchat.agent import AgentOptions, ApprovalPolicy, Turn
+from qwenchat.agent import TECHNIQUES, AgentOptions, ApprovalPolicy, Turn
 from qwenchat.chatml import UserMessage
 from qwenchat.config import Sampling
 from qwenchat.engine.llama import LlamaEngine
@@ -140,11 +140,10 @@ FILES = {
     ),
 }
 
-_TECHNIQUES = ("answer_from_facts", "constrained_calls", "example_guard", "prose_answers")
 MODES = {
-    "robust": AgentOptions(**dict.fromkeys(_TECHNIQUES, True)),
-    "before": AgentOptions(**dict.fromkeys(_TECHNIQUES, False)),
-    "plain": AgentOptions(bare_json=False, repeat_guard=False, **dict.fromkeys(_TECHNIQUES, False)),
+    "robust": AgentOptions(**dict.fromkeys(TECHNIQUES, True)),
+    "before": AgentOptions(**dict.fromkeys(TECHNIQUES, False)),
+    "plain": AgentOptions(bare_json=False, repeat_guard=False, **dict.fromkeys(TECHNIQUES, False)),
 }
 
 

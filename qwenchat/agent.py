@@ -159,6 +159,11 @@ class AgentOptions(BaseModel):
     0.5B and 1.5B models, each on and off, are in docs/benchmarks.md."""
 
 
+TECHNIQUES = ("answer_from_facts", "prose_answers", "example_guard", "constrained_calls")
+"""The :class:`AgentOptions` flags of the loop's techniques for small models (each can be
+switched off to measure it: ``bench/tool_eval.py``)."""
+
+
 def _call_key(name: str, arguments: Any) -> str:
     return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False)
 
@@ -304,7 +309,7 @@ class Turn:
         results = self._results(records)
         if not results:
             return None, None
-        question = next(m for m in reversed(self.messages) if isinstance(m, UserMessage))
+        question = self._question()
         facts = "\n".join(f"- {name}: {readable(result, '; ')}" for name, result in results)
         prompt = render_segments(
             [SystemMessage(content=FACTS_PROMPT.format(facts=facts)), question]
@@ -332,16 +337,19 @@ class Turn:
             return False
         if not self.options.answer_from_facts:
             return True
-        if not re.search(r"[^\W\d_]{2,}", text):  # empty, or no words at all
+        if not _WORDS.search(text):  # empty, or no words at all
             return False
         outside_code = _FENCED.sub("", text)  # code the user asked for is an answer
         if _JSON_OBJECT.search(outside_code):  # '>{"name": ...}', "Here it is: {...}"
             return False
         from qwenchat.provenance import uses_results
 
-        question = next(m for m in reversed(self.messages) if isinstance(m, UserMessage))
-        given = "\n".join([question.content, *(json.dumps(r.arguments) for r in records)])
+        given = "\n".join([self._question().content, *(json.dumps(r.arguments) for r in records)])
         return uses_results(text, [result for _, result in self._results(records)], given)
+
+    def _question(self) -> UserMessage:
+        """The user's message this turn answers."""
+        return next(m for m in reversed(self.messages) if isinstance(m, UserMessage))
 
     def _results(self, records: list[ToolCallRecord]) -> list[tuple[str, str]]:
         """This turn's results that worked, once each (a repeat's from the guard's memory)."""
@@ -634,12 +642,13 @@ _ECHO = re.compile(r"</?tool_(?:call|response)>|^\s*[\[{]")
 """An answer that echoes a call or a result instead of saying what it means."""
 _FENCED = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 _JSON_OBJECT = re.compile(r'\{\s*"[^"]*"\s*:')
-_NOT_PROSE = re.compile(r"</?tool_(?:call|response)>|```|^\s*[\[{]|\{\s*\"[^\"]*\"\s*:")
+_NOT_PROSE = re.compile(rf"</?tool_(?:call|response)>|```|^\s*[\[{{]|{_JSON_OBJECT.pattern}")
+_WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
 def is_prose(text: str) -> bool:
     """Whether a reply reads as an answer: words, not a call, JSON, a fence or markup."""
-    return bool(re.search(r"[^\W\d_]{2,}", text)) and not _NOT_PROSE.search(text)
+    return bool(_WORDS.search(text)) and not _NOT_PROSE.search(text)
 
 
 def readable(result: str, sep: str = "\n") -> str:

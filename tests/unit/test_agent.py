@@ -8,6 +8,7 @@ from typing import Literal
 import pytest
 
 from qwenchat.agent import (
+    TECHNIQUES,
     AgentOptions,
     ApprovalPolicy,
     Notice,
@@ -23,9 +24,7 @@ from tests.fakes import ScriptedEngine
 
 RUNS: list[str] = []
 ON = AgentOptions()  # every technique of the loop, as by default
-OFF = AgentOptions(
-    answer_from_facts=False, prose_answers=False, example_guard=False, constrained_calls=False
-)
+OFF = AgentOptions(**dict.fromkeys(TECHNIQUES, False))
 """The loop's mechanics alone, for the tests of those (the techniques have their own)."""
 
 
