@@ -28,6 +28,8 @@ from qwenchat.engine.base import Constraint
 TAG = "<tool_call>"
 PROSE = Constraint(gbnf="root ::= [^{[`<\\x20\\t\\n] [^\\x00]*", hint=True)
 """An answer that opens as prose: not with ``{``, ``[``, a fence, markup or space."""
+SPACE = '| " " | "\\n"{1,2} [ \\t]{0,20}'
+"""Whitespace between a call's tokens: llama.cpp's json-schema-to-grammar rule."""
 _BARE = re.compile(r'\A\s*(?:```(?:json)?[ \t]*\n?\s*)?\{\s*"name"')
 
 
@@ -57,6 +59,11 @@ def call_constraint(specs: list[dict[str, Any]], opening: Opening) -> Constraint
     from llama_cpp.llama_grammar import SchemaConverter
 
     converter = SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    # The port's whitespace is one optional space; these models lay calls out over
+    # lines ('",\n', '"}\n'), and refusing that token sent greedy decoding into the
+    # likeliest allowed one instead: a digit, for ever ("QX 1000000..."). llama.cpp's
+    # own converter allows newlines and indents, bounded.
+    converter._rules["space"] = SPACE
     choices = []
     for i, spec in enumerate(specs):
         function = spec.get("function", spec)
@@ -64,7 +71,7 @@ def call_constraint(specs: list[dict[str, Any]], opening: Opening) -> Constraint
         rule = converter.visit(converter.resolve_refs(parameters, "tool"), f"tool{i}-arguments")
         name = json.dumps(json.dumps(function["name"]))  # a GBNF literal of the JSON string
         choices.append(f'{name} space "," space "\\"arguments\\"" space ":" space {rule}')
-    rest = f'space ":" space ( {" | ".join(choices)} ) "}}"'
+    rest = f'space ":" space ( {" | ".join(choices)} ) "}}" space'
     if opening.tagged:
         root = f'root ::= "\\n"? "{{" space "\\"name\\"" {rest} "\\n</tool_call>"'
     elif "```" in opening.prefix:

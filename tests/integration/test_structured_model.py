@@ -94,6 +94,30 @@ def test_calls_are_valid_under_the_grammar(engine: LlamaEngine) -> None:
         assert "<tool_call>" not in reply.text and not reply.text.lstrip().startswith("{")
 
 
+def test_the_call_grammar_takes_a_call_laid_out_over_lines(engine: LlamaEngine) -> None:
+    """Each token of a call as these models lay it out (one key per line, indented) is
+    one the grammar allows: refusing '",\\n' once sent greedy decoding into digits for
+    ever ("QX 1000000...")."""
+    import numpy as np
+
+    from qwenchat.callgrammar import call_constraint, find_opening
+    from qwenchat.engine.grammar_sampler import TopFirst
+
+    specs = load_tools([TOOLSETS]).registry.specs()
+    call = '{\n  "name": "flight_status",\n  "arguments": {\n    "flight": "QX 100"\n  }\n}\n'
+    opening = find_opening(call)
+    assert opening is not None
+    grammar = TopFirst(engine._llm._model.vocab, call_constraint(specs, opening).gbnf, k=1)
+    ids = engine._llm.tokenize(call[len(opening.prefix) :].encode(), add_bos=False, special=False)
+    seen = [0]
+    for token in ids:
+        logits = np.zeros(engine._llm.n_vocab(), dtype=np.single)
+        logits[token] = 1.0  # the model's first choice
+        assert np.isfinite(grammar(np.array(seen), logits)[token]), engine._llm.detokenize([token])
+        seen.append(token)
+    assert grammar.full_checks == 0
+
+
 def test_tools_eval_reports_its_rates(model_env: dict[str, str], tmp_path: Path) -> None:
     cases = tmp_path / "cases.jsonl"
     lines = (TOOLSETS / "fictional.jsonl").read_text().splitlines()[:2]

@@ -58,6 +58,8 @@ def test_the_grammar_allows_only_the_enabled_tools_and_their_arguments() -> None
     assert bare.gbnf.startswith('root ::= space ":" space ( "\\"get_weather\\""')
     assert '"\\"celsius\\"" | "\\"fahrenheit\\""' in bare.gbnf
     fenced = call_constraint([SPEC], find_opening('```json\n{"name"'))  # type: ignore[arg-type]
-    assert fenced.gbnf.splitlines()[0].endswith('"}" "\\n```"')
+    assert fenced.gbnf.splitlines()[0].endswith('"}" space "\\n```"')
     tagged = call_constraint([SPEC], find_opening("<tool_call>"))  # type: ignore[arg-type]
     assert tagged.gbnf.splitlines()[0].endswith('"\\n</tool_call>"')
+    # Whitespace as llama.cpp's converter has it: newlines and indents, bounded.
+    assert 'space ::= | " " | "\\n"{1,2} [ \\t]{0,20}' in bare.gbnf.splitlines()
