@@ -5,7 +5,8 @@ Modes: ``before`` (the loop as it was: bare-JSON parsing and the repeat guard on
 ``+facts`` (answer from the results given as facts when the model will not answer),
 ``+grammar`` (calls continued under the call grammar once they open), ``+examples``
 (a docstring example copied as an argument is sent back once), ``+prose`` (the
-answer after the results may not open with JSON, a fence or markup), ``all``.
+answer after the results may not open with JSON, a fence or markup), ``+described``
+(a call the reply only describes is made), ``all``.
 Progress goes to stderr, a line per case.
 
     .venv/bin/python bench/tool_eval.py                               # 0.5B, fictional set
@@ -33,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 LABELS = {
     "answer_from_facts": "+facts",
     "constrained_calls": "+grammar",
+    "described_calls": "+described",
     "example_guard": "+examples",
     "prose_answers": "+prose",
 }

@@ -155,11 +155,21 @@ class AgentOptions(BaseModel):
     docstring example rather than the conversation (:mod:`qwenchat.provenance`)."""
     constrained_calls: bool = True
     """Generate the rest of a call under a grammar once the model opens one
-    (:mod:`qwenchat.callgrammar`). All four are on by default: their figures on the
+    (:mod:`qwenchat.callgrammar`)."""
+    described_calls: bool = True
+    """Make the call a reply only describes ("you can use the `get_weather` function with
+    city set to Osaka"), once per turn: the round again, from a call opening that names
+    that tool, under the call grammar. All five are on by default: their figures on the
     0.5B and 1.5B models, each on and off, are in docs/benchmarks.md."""
 
 
-TECHNIQUES = ("answer_from_facts", "prose_answers", "example_guard", "constrained_calls")
+TECHNIQUES = (
+    "answer_from_facts",
+    "prose_answers",
+    "example_guard",
+    "constrained_calls",
+    "described_calls",
+)
 """The :class:`AgentOptions` flags of the loop's techniques for small models (each can be
 switched off to measure it: ``bench/tool_eval.py``)."""
 
@@ -241,6 +251,7 @@ class Turn:
         self._next_id = sum(isinstance(m, ToolMessage) for m in messages)
         self._told_dropped = False
         self._steered: set[str] = set()  # tools whose docstring example the model copied
+        self._made_described = False  # a described call was made this turn
 
     def cancel(self) -> None:
         """Stop the current reply within one token and run no further round (any thread)."""
@@ -254,10 +265,17 @@ class Turn:
         repeat: ToolCallRecord | None = None  # set: this round must answer, not call
         text = ""
         model_wrote = True  # the final text is the model's (not a tool result given for it)
+        described: Tool | None = None  # this round makes the call the last one described
         for _ in range(self.options.max_rounds):
-            text, calls, completion = yield from self._generate(answer_only=repeat is not None)
+            text, calls, completion = yield from self._generate(
+                answer_only=repeat is not None, call=described
+            )
             completions.append(completion)
             stopped = completion.finish_reason == "cancelled" or self._cancelled
+            described = None if stopped or repeat else self._described(text, calls, records)
+            if described is not None:
+                yield Notice(f"the model described a call to {described.name}; making it")
+                continue
             echoed = not calls and bool(records) and not self._answers(text, records)
             if ((calls and repeat is not None) or echoed) and not stopped:
                 # It will not answer from the results in the conversation (it calls again,
@@ -347,6 +365,23 @@ class Turn:
         given = "\n".join([self._question().content, *(json.dumps(r.arguments) for r in records)])
         return uses_results(text, [result for _, result in self._results(records)], given)
 
+    def _described(
+        self, text: str, calls: list[ParsedCall], records: list[ToolCallRecord]
+    ) -> Tool | None:
+        """The one enabled tool a reply names as code (`` `get_weather` ``,
+        ``get_weather(``, "the get_weather function") instead of calling it, before the
+        turn has any result, when the user did not name it; once per turn."""
+        if not self.options.described_calls or calls or self._made_described:
+            return None
+        if self.tools is None or self._results(records):
+            return None
+        question = self._question().content
+        named = [n for n in self.tools.names() if _names(text, n) and not _names(question, n)]
+        if len(named) != 1:
+            return None
+        self._made_described = True
+        return self.tools.get(named[0])
+
     def _question(self) -> UserMessage:
         """The user's message this turn answers."""
         return next(m for m in reversed(self.messages) if isinstance(m, UserMessage))
@@ -371,9 +406,10 @@ class Turn:
         self.messages.append(AssistantMessage(content=text))
         return text
 
-    def _generate(self, *, answer_only: bool) -> Iterator[Event]:
+    def _generate(self, *, answer_only: bool, call: Tool | None = None) -> Iterator[Event]:
         """One reply. ``answer_only`` leaves the tools block out and bans ``<tool_call>``:
-        without the tools on show, models answer from the results in the conversation."""
+        without the tools on show, models answer from the results in the conversation.
+        ``call``: the reply is a call of this tool, its arguments the model's."""
         specs = self.tools.specs() if self.tools and not answer_only else None
         prompt, dropped = fit_prompt(
             self.engine,
@@ -395,7 +431,7 @@ class Turn:
 
             completion = yield from self._stream(prompt, banned, show)
             return "".join(visible).strip(), calls, completion
-        from qwenchat.callgrammar import PROSE, OpeningWatch, call_constraint
+        from qwenchat.callgrammar import PROSE, TAG, Opening, OpeningWatch, call_constraint
         from qwenchat.toolcall import ToolCallParser
 
         parser = ToolCallParser(self.tools.names(), bare_json=self.options.bare_json)
@@ -404,15 +440,25 @@ class Turn:
             for event in parser.feed(delta):
                 yield from self._route(event, visible, calls)
 
-        watch = OpeningWatch() if self.options.constrained_calls and not answer_only else None
-        opening = PROSE if answer_only and self.options.prose_answers else None
-        completion = yield from self._stream(prompt, banned, feed, watch, opening)
-        if watch is not None and watch.opening is not None and not self._cancelled:
-            # The model opened a call: the rest of it is generated under the call grammar.
-            constraint = call_constraint(self.tools.specs(), watch.opening)
-            rest = [*prompt, Segment(watch.opening.prefix, False)]
+        head: Completion | None = None
+        if call is None:
+            watch = OpeningWatch() if self.options.constrained_calls and not answer_only else None
+            opening = PROSE if answer_only and self.options.prose_answers else None
+            head = yield from self._stream(prompt, banned, feed, watch, opening)
+            opened = watch.opening if watch is not None else None
+        else:
+            opened = Opening(f'{TAG}\n{{"name"', tagged=True)
+            yield from feed(opened.prefix)
+        if opened is not None and (head is None or not self._cancelled):
+            # A call opened: the rest of it is generated under the call grammar (a given
+            # opening even when cancelled: the cancelled generation is the completion).
+            specs = self.tools.specs([call.name] if call is not None else None)
+            rest = [*prompt, Segment(opened.prefix, False)]
+            constraint = call_constraint(specs, opened)
             tail = yield from self._stream(rest, (), feed, constraint=constraint)
-            completion = _joined(completion, tail, watch.opening.prefix)
+            head = _joined(head, tail, opened.prefix)
+        assert head is not None
+        completion = head
         for event in parser.finish():
             yield from self._route(event, visible, calls)
         return "".join(visible).strip(), calls, completion
@@ -610,10 +656,10 @@ async def _run_one(call_id: str, tool: Tool, arguments: dict[str, Any]) -> ToolC
     )
 
 
-def _joined(head: Completion, tail: Completion, prefix: str) -> Completion:
+def _joined(head: Completion | None, tail: Completion, prefix: str) -> Completion:
     """A reply generated in two parts (up to a call's opening, then the call under its
-    grammar) as one completion."""
-    both = [head, tail]
+    grammar) as one completion; with no head, the opening was given, not generated."""
+    both = [tail] if head is None else [head, tail]
     return Completion(
         text=prefix + tail.text,
         finish_reason=tail.finish_reason,
@@ -621,6 +667,13 @@ def _joined(head: Completion, tail: Completion, prefix: str) -> Completion:
         timings=sum_timings(both),
         notice=tail.notice,
     )
+
+
+def _names(text: str, tool: str) -> bool:
+    """Whether ``text`` names ``tool`` as code: in backticks, called, or as "the tool" or
+    "function" (a tool named for a word, ``calculator``, is not named by the word)."""
+    name = re.escape(tool)
+    return re.search(rf"`{name}`|\b{name}\s*\(|\b{name}\s+(?:function|tool)\b", text) is not None
 
 
 def _as_tool_call(call: ParsedCall) -> ToolCall:

@@ -459,3 +459,53 @@ def test_an_answer_with_code_the_user_asked_for_stands() -> None:
     turn, _, engine = run_turn([first, code], options=ON)
     assert turn.messages[-1] == AssistantMessage(content=code)
     assert len(engine.starts()) == 2 and "Facts:" not in engine.prompts[-1]  # no facts round
+
+
+def test_a_described_call_is_made_from_an_opening_that_names_the_tool() -> None:
+    described = "You can use the `lookup_order` function with order_id set to B-40."
+    rest = ': "lookup_order", "arguments": {"order_id": "B-40"}}\n</tool_call>'
+    turn, events, engine = run_turn(
+        [described, rest, "B-40 has shipped."],
+        options=OFF.model_copy(update={"described_calls": True}),
+        history=[UserMessage(content="Where is my order B-40?")],
+    )
+    assert RUNS == ["lookup_order(B-40)"]
+    assert any(isinstance(e, Notice) and "lookup_order" in e.text for e in events)
+    # The round again, from the opening, under the grammar of that one tool.
+    assert engine.prompts[1].endswith('<|im_start|>assistant\n<tool_call>\n{"name"')
+    grammar = engine.constraints[1]
+    assert grammar is not None and '"\\"lookup_order\\""' in grammar.gbnf
+    assert '"\\"multiply\\""' not in grammar.gbnf
+    # The description never enters the conversation; the call does.
+    assert all(described not in str(m) for m in turn.messages)
+    assert turn.messages[1] == AssistantMessage(
+        tool_calls=[ToolCall(name="lookup_order", arguments={"order_id": "B-40"})]
+    )
+    assert turn.result is not None and turn.result.text == "B-40 has shipped."
+
+
+@pytest.mark.parametrize(
+    ("question", "reply"),
+    [
+        ("How do I call `lookup_order`?", "Call `lookup_order` with the order id."),
+        ("Which tool?", "Either `lookup_order` or the multiply function."),
+        ("Hi", "A calculator would multiply them; lookup_order is a word here."),
+    ],
+)
+def test_a_reply_that_names_no_one_tool_or_the_users_tool_stands(question: str, reply: str) -> None:
+    turn, _events, engine = run_turn([reply], options=ON, history=[UserMessage(content=question)])
+    assert len(engine.prompts) == 1 and RUNS == []
+    assert turn.result is not None and turn.result.text == reply
+
+
+def test_a_described_call_is_made_once_per_turn() -> None:
+    described = "Use `explode(reason)`."
+    rest = ': "explode", "arguments": {"reason": "x"}}\n</tool_call>'
+    turn, events, engine = run_turn(
+        [described, rest, described],
+        options=OFF.model_copy(update={"described_calls": True}),
+        history=[UserMessage(content="Go.")],
+    )
+    # The call failed, and it describes it again: that reply is the answer.
+    assert [r.status for r in records(events)] == ["error"] and len(engine.prompts) == 3
+    assert turn.result is not None and turn.result.text == described
