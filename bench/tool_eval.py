@@ -6,11 +6,13 @@ Modes: ``before`` (the loop as it was: bare-JSON parsing and the repeat guard on
 ``+grammar`` (calls continued under the call grammar once they open), ``+examples``
 (a docstring example copied as an argument is sent back once), ``+prose`` (the
 answer after the results may not open with JSON, a fence or markup), ``+described``
-(a call the reply only describes is made), ``all``.
+(a call the reply only describes is made), ``all``, and ``-X`` for all but ``+X``
+(``-described``: every technique but that one).
 Progress goes to stderr, a line per case.
 
     .venv/bin/python bench/tool_eval.py                               # 0.5B, fictional set
     .venv/bin/python bench/tool_eval.py --model eval --modes before,all
+    .venv/bin/python bench/tool_eval.py --modes=-described,all       # leave one out
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ BEFORE = dict.fromkeys(TECHNIQUES, False)
 MODES = {
     "before": AgentOptions(**BEFORE),
     **{LABELS[flag]: AgentOptions(**{**BEFORE, flag: True}) for flag in TECHNIQUES},
+    **{
+        "-" + LABELS[flag][1:]: AgentOptions(**{**dict.fromkeys(TECHNIQUES, True), flag: False})
+        for flag in TECHNIQUES
+    },
     "all": AgentOptions(**dict.fromkeys(TECHNIQUES, True)),
 }
 
@@ -51,7 +57,11 @@ def main() -> None:
     parser.add_argument("--model", default="test", help="test, eval, or a GGUF path")
     parser.add_argument("--cases", type=Path, default=HERE / "toolsets" / "fictional.jsonl")
     parser.add_argument("--tools-dir", type=Path, default=HERE / "toolsets")
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated")
+    parser.add_argument(
+        "--modes",
+        default=",".join(m for m in MODES if not m.startswith("-")),
+        help="comma-separated",
+    )
     parser.add_argument("--limit", type=int, default=0, help="only the first N cases")
     parser.add_argument("--json", dest="as_json", action="store_true")
     args = parser.parse_args()
