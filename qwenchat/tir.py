@@ -95,6 +95,12 @@ def output_block(text: str, report: str) -> str:
     return f"{opening}{report}\n```\n"
 
 
+def _last_line(report: str) -> str:
+    """The line of an error report that says what failed (a traceback's last)."""
+    lines = [line.strip() for line in report.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "an error"
+
+
 class TirTurn:
     """One user turn in TIR mode; iterate for :data:`~qwenchat.agent.Event` s, then read
     :attr:`result`. Code runs are reported as calls of ``python`` (the tool given)."""
@@ -118,6 +124,7 @@ class TirTurn:
         self.result: TurnResult | None = None
         self._generation: Generation | None = None
         self._cancelled = False
+        self._told_to_change = False  # told once that failed code is not run again
 
     def cancel(self) -> None:
         """Stop the current reply within one token and run no more code (any thread)."""
@@ -130,6 +137,8 @@ class TirTurn:
         generated: list[str] = []  # the model's own pieces, where its answer is
         completions: list[Completion] = []
         records: list[ToolCallRecord] = []
+        failed: dict[str, str] = {}  # code that failed this turn -> its error's last line
+        gave_up = False  # the model sent failed code again after being told: no answer
         for _ in range(self.max_rounds):
             text, completion = yield from self._generate(pieces)
             pieces.append(text)
@@ -140,7 +149,13 @@ class TirTurn:
             code = code_to_run(text, completion)
             if code is None:
                 break
-            record = yield from self._run(code, len(records) + 1)
+            if code.strip() in failed and self._told_to_change:
+                gave_up = True
+                yield Notice("the model sent the same failing code again; no answer from this run")
+                break
+            record = yield from self._run(code, len(records) + 1, failed.get(code.strip()))
+            if record.status == "error":
+                failed[code.strip()] = _last_line(record.result)
             records.append(record)
             block = output_block(text, record.result)
             pieces.append(block)
@@ -156,7 +171,7 @@ class TirTurn:
             usage=sum_usage(completions),
             timings=sum_timings(completions),
             tool_calls=records,
-            answer=final_answer(generated),
+            answer=None if gave_up else final_answer(generated),
         )
 
     def _generate(self, pieces: list[str]) -> Iterator[Event]:
@@ -178,7 +193,9 @@ class TirTurn:
         assert completion is not None
         return "".join(deltas), completion
 
-    def _run(self, code: str, number: int) -> Iterator[Event]:
+    def _run(self, code: str, number: int, failed: str | None = None) -> Iterator[Event]:
+        """Run one block; ``failed``: the error this same code gave before, so it is not
+        run again and the model is told to change it."""
         call_id, arguments = f"code_{number}", {"code": code}
 
         def refused(status: CallStatus, result: str) -> ToolCallRecord:
@@ -188,6 +205,13 @@ class TirTurn:
 
         if not code.strip():
             record = refused("invalid", "Error: there is no ```python block before ```output")
+        elif failed is not None:
+            self._told_to_change = True
+            record = refused(
+                "repeated",
+                f"Error: not run again: this same code already failed ({failed})."
+                " Change the code to fix that error.",
+            )
         elif self._cancelled or not self.policy.approves(self.python, arguments):
             record = refused("denied", "Error: the user did not approve running this code.")
         else:

@@ -231,3 +231,68 @@ def test_a_boxed_value_in_code_that_failed_is_no_answer() -> None:
 def test_only_lines_that_could_close_the_fence_are_indented(report: str, expected: str) -> None:
     block = output_block("```output\n", report)
     assert block == f"{expected}\n```\n"
+
+
+# --- failed code sent again -------------------------------------------------------
+
+BAD_REPLY = "Let me compute.\n```python\nprint(x * 7)\n```\n```output\n"
+NAME_ERROR = "NameError: name 'x' is not defined"
+
+
+def failing_python(ran: list[str]) -> Tool:
+    """A python tool whose code fails when it uses ``x`` and prints 42 otherwise."""
+    from qwenchat.tools import ToolFailed
+
+    @tool(name="python", safe=True)
+    def python(code: str) -> str:
+        """Run code.
+
+        Args:
+            code: the code.
+        """
+        ran.append(code)
+        if "x" in code:
+            raise ToolFailed(f"Traceback (most recent call last):\n  ...\n{NAME_ERROR}")
+        return "42"
+
+    return tool_from_function(python)
+
+
+def run_failing(replies: list[str]) -> tuple[TirTurn, list[object], ScriptedEngine, list[str]]:
+    engine, ran = ScriptedEngine(replies), []
+    turn = TirTurn(
+        engine,
+        [UserMessage(content="What is 6 times 7?")],
+        Sampling(temperature=0),
+        python=failing_python(ran),
+        max_rounds=6,
+    )
+    return turn, list(turn), engine, ran
+
+
+def test_failed_code_sent_again_is_not_run_and_the_model_is_told_to_change_it() -> None:
+    turn, _, engine, ran = run_failing([BAD_REPLY, BAD_REPLY, CODE_REPLY, ANSWER_REPLY])
+    assert ran == ["print(x * 7)\n", "print(6 * 7)\n"]  # the repeat did not run
+    assert turn.result is not None
+    statuses = [r.status for r in turn.result.tool_calls]
+    assert statuses == ["error", "repeated", "ok"]
+    told = turn.result.tool_calls[1].result
+    assert NAME_ERROR in told and "Change the code" in told
+    assert told in engine.prompts[2]  # the model saw it
+    assert turn.result.answer == "42"
+
+
+def test_a_run_that_repeats_failed_code_after_being_told_gives_no_answer() -> None:
+    repeat_then_answer = BAD_REPLY.replace("```output\n", "") + "\\boxed{49}"
+    turn, events, _, ran = run_failing([BAD_REPLY, BAD_REPLY, BAD_REPLY, repeat_then_answer])
+    assert ran == ["print(x * 7)\n"]
+    assert turn.result is not None
+    assert turn.result.answer is None and turn.result.rounds == 3
+    assert any(isinstance(e, Notice) and "same failing code" in e.text for e in events)
+
+
+def test_changed_code_after_an_error_runs() -> None:
+    other = BAD_REPLY.replace("x * 7", "x * 6")
+    turn, _, _, ran = run_failing([BAD_REPLY, other, CODE_REPLY, ANSWER_REPLY])
+    assert ran == ["print(x * 7)\n", "print(x * 6)\n", "print(6 * 7)\n"]
+    assert turn.result is not None and turn.result.answer == "42"
