@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -178,7 +178,7 @@ def _call_key(name: str, arguments: Any) -> str:
     return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False)
 
 
-def sum_usage(completions: list[Completion]) -> Usage:
+def sum_usage(completions: Sequence[Completion | TurnResult]) -> Usage:
     return Usage(
         prompt_tokens=sum(c.usage.prompt_tokens for c in completions),
         cached_tokens=sum(c.usage.cached_tokens for c in completions),
@@ -186,7 +186,7 @@ def sum_usage(completions: list[Completion]) -> Usage:
     )
 
 
-def sum_timings(completions: list[Completion]) -> Timings:
+def sum_timings(completions: Sequence[Completion | TurnResult]) -> Timings:
     decoded = sum(c.usage.completion_tokens for c in completions)
     decode_time = sum(
         c.usage.completion_tokens / c.timings.decode_tokens_per_s
@@ -198,6 +198,13 @@ def sum_timings(completions: list[Completion]) -> Timings:
         decode_tokens_per_s=decoded / decode_time if decode_time > 0 else 0.0,
         total_s=sum(c.timings.total_s for c in completions),
     )
+
+
+class SampleReply(BaseModel):
+    """One sample of a voted turn (:mod:`qwenchat.vote`)."""
+
+    text: str
+    answer: str | None
 
 
 class TurnResult(BaseModel):
@@ -214,6 +221,12 @@ class TurnResult(BaseModel):
     ask for one; :func:`qwenchat.answer.final_answer`)."""
     fallback: bool = False
     """The text is a tool's result, shown because the model would not answer from it."""
+    votes: int | None = None
+    """A voted turn (:mod:`qwenchat.vote`): how many samples gave :attr:`answer`."""
+    samples: int | None = None
+    """A voted turn: how many samples were drawn."""
+    sample_replies: list[SampleReply] = []
+    """A voted turn: every sample's reply, in order (:attr:`text` is the winner's)."""
 
 
 class Turn:

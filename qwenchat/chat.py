@@ -12,12 +12,21 @@ that is a single reply. The CLI's ``ask`` and the TUI are thin shells over this 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from qwenchat.agent import AgentOptions, ApprovalPolicy, Event, TextDelta, ToolCallRecord, Turn
+from qwenchat.agent import (
+    AgentOptions,
+    ApprovalPolicy,
+    Event,
+    SampleReply,
+    TextDelta,
+    ToolCallRecord,
+    Turn,
+)
 from qwenchat.chatml import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
@@ -32,6 +41,7 @@ if TYPE_CHECKING:
     from qwenchat.recorder import SessionRecorder
     from qwenchat.sandbox import Sandbox
     from qwenchat.tools import Tool, ToolRegistry
+    from qwenchat.vote import VotingTurn
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,6 +62,12 @@ class Reply(BaseModel):
     ask for one; never from code, its output, or a tool's result)."""
     fallback: bool = False
     """The text is a tool's result, shown because the model would not answer from it."""
+    votes: int | None = None
+    """With samples: how many of them gave :attr:`answer` (:mod:`qwenchat.vote`)."""
+    samples: int | None = None
+    """With samples: how many were drawn."""
+    sample_replies: list[SampleReply] = []
+    """With samples: each sample's text and answer, in order."""
     data: Any = None
     """With a schema: the reply parsed as JSON and validated against it."""
 
@@ -64,7 +80,9 @@ class ReplyStream:
     :meth:`events` gives everything instead (text, tool calls, notices).
     """
 
-    def __init__(self, chat: Chat, turn: Turn | TirTurn, schema: Schema | None = None) -> None:
+    def __init__(
+        self, chat: Chat, turn: Turn | TirTurn | VotingTurn, schema: Schema | None = None
+    ) -> None:
         self._chat = chat
         self._turn = turn
         self._schema = schema
@@ -119,6 +137,9 @@ class Chat:
         tir: answer in tool-integrated reasoning mode (:mod:`qwenchat.tir`): the model's
             ```python blocks run in this chat's sandbox; the system prompt defaults to
             the TIR one.
+        samples: answer each message by the vote of this many sampled solutions
+            (:mod:`qwenchat.vote`), in TIR mode or without tools; None: the config's
+            ``tir.samples`` in TIR mode, else 1.
         approval: who approves calls of tools not marked safe (default: nobody, so they
             are refused).
         agent: loop options (round limit, robustness features).
@@ -139,6 +160,7 @@ class Chat:
         tools: ToolRegistry | None = None,
         python: bool = False,
         tir: bool = False,
+        samples: int | None = None,
         approval: ApprovalPolicy | None = None,
         agent: AgentOptions | None = None,
         history: list[Message] | None = None,
@@ -149,6 +171,9 @@ class Chat:
         self.engine = engine or load_engine(model, self.settings)
         self.sampling = Sampling.model_validate({**self.settings.sampling.model_dump(), **sampling})
         self.tir = tir
+        if samples is not None and samples < 1:
+            raise InputError(f"samples must be at least 1, not {samples}")
+        self._samples = samples
         self.approval = approval or ApprovalPolicy()
         self.agent = agent or AgentOptions()
         self._sandbox: Sandbox | None = None
@@ -169,6 +194,14 @@ class Chat:
         )
         self.recorder = recorder
         self._call_results: dict[str, str] = {}
+
+    @property
+    def samples(self) -> int:
+        """How many samples each answer is voted from (1: no vote): as given, else the
+        config's ``tir.samples`` while in TIR mode (which the TUI switches)."""
+        if self._samples is not None:
+            return self._samples
+        return self.settings.tir.samples if self.tir else 1
 
     @property
     def sandbox(self) -> Sandbox:
@@ -209,8 +242,10 @@ class Chat:
         ``schema``: the answer is JSON that follows it (grammar-enforced, then
         validated into :attr:`Reply.data`); not with tools or TIR.
         """
-        if schema is not None and (self.tools or self.tir):
-            raise InputError("a schema and tools (or TIR) cannot be used together in one reply")
+        if schema is not None and (self.tools or self.tir or self.samples > 1):
+            raise InputError("a schema cannot be used with tools, TIR or samples in one reply")
+        if self.samples > 1 and self.tools and not self.tir:
+            raise InputError("samples vote on TIR or plain answers: not with tools")
         python = self.python_tool() if self.tir else None  # before the message: it may raise
         self.messages.append(UserMessage(content=text))
         return self._answer(python, schema)
@@ -254,6 +289,11 @@ class Chat:
             self.recorder.branch_from(keep)
 
     def _answer(self, python: Tool | None, schema: Schema | None = None) -> ReplyStream:
+        if self.samples > 1:
+            from qwenchat.vote import VotingTurn
+
+            vote = VotingTurn(self.messages, self.sampling, self.samples, self._sample)
+            return ReplyStream(self, vote)
         if python is not None:
             tir = TirTurn(
                 self.engine,
@@ -275,6 +315,26 @@ class Chat:
             constraint=schema.constraint if schema is not None else None,
         )
         return ReplyStream(self, turn, schema)
+
+    def _sample(
+        self, messages: list[Message], sampling: Sampling, stack: ExitStack
+    ) -> Turn | TirTurn:
+        """One sample of a voted turn; in TIR mode with a fresh sandbox of its own, so no
+        sample sees another's variables (closed when the vote ends)."""
+        if not self.tir:
+            return Turn(self.engine, messages, sampling, policy=self.approval, options=self.agent)
+        from qwenchat.sandbox import Sandbox
+        from qwenchat.tools.python import python_tool
+
+        sandbox = stack.enter_context(Sandbox.from_settings(self.settings.sandbox))
+        return TirTurn(
+            self.engine,
+            messages,
+            sampling,
+            python=python_tool(sandbox),
+            policy=self.approval,
+            max_rounds=self.agent.max_rounds,
+        )
 
     def context_tokens(self) -> int:
         """Tokens the conversation takes in the context window now, as the next prompt

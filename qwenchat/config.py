@@ -102,6 +102,20 @@ class SandboxSettings(BaseModel):
     limits: Limits = Limits()
 
 
+class TirSettings(BaseModel):
+    """Tool-integrated reasoning mode (``--tir``, the TUI's TIR mode)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="solutions to sample and vote on per question (self-consistency);"
+        " 1: a single run at the chat's sampling",
+    )
+
+
 class UISettings(BaseModel):
     """The terminal UI's choices (set from the TUI itself)."""
 
@@ -121,6 +135,7 @@ class Settings(BaseModel):
     sampling: Sampling = Sampling()
     engine: EngineSettings = EngineSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    tir: TirSettings = TirSettings()
     ui: UISettings = UISettings()
 
     def resolved_models_dir(self) -> Path:

@@ -17,7 +17,7 @@ class ScriptedEngine(DrivenEngine):
     Driven by :mod:`qwenchat.engine.driver` like every engine, so stop strings, the
     context room, the token budget and cancel behave as with a model. Records each
     prompt (as text), each reply's banned tokens, stop strings and constraint (which
-    it does not enforce: the script is the model).
+    it does not enforce: the script is the model), and its sampling.
     A reply cut short by a cancel and then continued (the prompt ends with the part
     it wrote) goes on with the rest of its script.
     ``delay``: seconds to wait before each "token" (0: none), for tests that need a
@@ -36,6 +36,7 @@ class ScriptedEngine(DrivenEngine):
         self.banned: list[tuple[str, ...]] = []
         self.stops: list[tuple[str, ...]] = []
         self.constraints: list[Constraint | None] = []
+        self.samplings: list[Sampling] = []
         self._cut: str | None = None  # the scripted reply a cancel cut short
         self.continued: list[bool] = []
 
@@ -87,6 +88,7 @@ class ScriptedEngine(DrivenEngine):
         constraint: Constraint | None,
     ) -> Decode:
         self.constraints.append(constraint)
+        self.samplings.append(sampling)
         self.banned.append(tuple(banned))
         self.prompts.append("".join(seg.text for seg in prompt))
         self.segments.append(list(prompt))

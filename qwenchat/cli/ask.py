@@ -180,6 +180,15 @@ def ask(
             " reads the output; the final \\boxed{} answer is printed on its own last line.",
         ),
     ] = False,
+    samples: Annotated[
+        Optional[int],
+        typer.Option(
+            "--samples",
+            help="Sample this many solutions and answer with the one most of them reach"
+            " (self-consistency voting; with --tir or without tools). Default: the config's"
+            " tir.samples with --tir, else 1.",
+        ),
+    ] = None,
     max_rounds: Annotated[
         int, typer.Option(help="Most model replies in one tool-calling or TIR turn.")
     ] = 8,
@@ -210,6 +219,8 @@ def ask(
     # tokenizer takes: they become U+FFFD, as invalid UTF-8 does everywhere else.
     words = " ".join(prompt or []).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = build_prompt(words.strip(), stdin_text)
+    if samples is not None and not 1 <= samples <= 16:
+        raise InputError(f"--samples must be from 1 to 16, not {samples}")
     if retry and (text.strip() or not session):
         raise InputError("--retry needs --session NAME and no prompt: it answers the last one")
     if not text.strip() and not retry:
@@ -220,8 +231,10 @@ def ask(
     if schema_text is not None:
         from qwenchat.schema import Schema
 
-        if use_tools or tool or tir or retry:
-            raise InputError("--schema cannot be used with --tools, --tool, --tir or --retry")
+        if use_tools or tool or tir or retry or samples:
+            raise InputError(
+                "--schema cannot be used with --tools, --tool, --tir, --samples or --retry"
+            )
         schema = Schema.parse(schema_text)
     from qwenchat.conversation import (
         choose_role,
@@ -278,6 +291,7 @@ def ask(
         tools=registry,
         python=code_ok and (use_tools or PYTHON in wanted),
         tir=tir,
+        samples=samples,
         approval=ApprovalPolicy(yes=yes, allow=set(allow or ()), ask=terminal_approver()),
         agent=AgentOptions(max_rounds=max_rounds),
         history=history,
@@ -300,13 +314,15 @@ def ask(
     if as_json:
         fields = {"text", "model", "usage", "timings"}
         fields |= {"tool_calls", "rounds"} if chat.tools or tir else set()
-        fields |= {"answer"} if tir else set()
+        voted = reply.samples is not None
+        fields |= {"answer"} if tir or voted else set()
+        fields |= {"votes", "samples", "sample_replies"} if voted else set()
         fields |= {"data"} if schema is not None else set()
         print(shown_json(reply.model_dump(include=fields)))
     else:
         if not reply.text.endswith("\n"):
             sys.stdout.write("\n")
-        if tir:
+        if tir or reply.samples is not None:
             sys.stdout.write(f"\nAnswer: {shown(reply.answer)}\n" if reply.answer else "")
             if not reply.answer and reply.finish_reason != "cancelled":
                 err("no \\boxed{} answer in the reply")

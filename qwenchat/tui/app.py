@@ -92,6 +92,7 @@ class QwenchatApp(App[None]):
         self.state.tools_on, self.state.tir_on = launch.tools, launch.tir
         self.sandbox_line = ""  # set once the sandbox is probed
         self.stream: ReplyStream | None = None
+        self.last_reply: Reply | None = None  # the last finished reply (for /samples)
         self.collector = Collector()
         self._closing = False
 
@@ -356,6 +357,7 @@ class QwenchatApp(App[None]):
 
     async def _reply_done(self, reply: Reply, context_used: int) -> None:
         self.stream = None
+        self.last_reply = reply
         self._writing(False)
         self.status.set(
             state="",
@@ -417,6 +419,15 @@ class QwenchatApp(App[None]):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_show_samples(self) -> None:
+        from qwenchat.tui.screens.samples import SamplesScreen
+
+        reply = self.last_reply
+        if reply is None or not reply.sample_replies:
+            self.notify("the last reply was not voted on: set tir.samples above 1 in TIR mode")
+            return
+        self.push_screen(SamplesScreen(reply))
 
     def action_stop(self) -> None:
         if self.stream is not None:

@@ -32,6 +32,7 @@ COMMANDS = [
     Command("model", "pick_model", "Load another model from the models dir"),
     Command("tools", "toggle_tools", "Let the model call tools, or stop it", "Ctrl+T"),
     Command("tir", "toggle_tir", "Tool-integrated reasoning: run the model's Python", "Ctrl+G"),
+    Command("samples", "show_samples", "Show the sampled solutions of the last voted reply"),
     Command("retry", "retry", "Answer the last message again (the old answer is kept)", "Ctrl+R"),
     Command("edit", "edit_last", "Edit your last message and answer it again", "F2"),
     Command("stop", "stop", "Stop the reply (what was written is kept)", "Esc"),

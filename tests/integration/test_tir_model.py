@@ -21,6 +21,7 @@ from qwenchat.chat import Chat
 from qwenchat.chatml import render_segments
 from qwenchat.config import SandboxSettings, Settings
 from qwenchat.engine.llama import LlamaEngine
+from qwenchat.vote import normalise
 
 pytestmark = pytest.mark.model
 
@@ -108,3 +109,24 @@ def test_approval_is_needed_on_the_weaker_layer(test_model_path: Path) -> None:
     with Chat(settings=settings, engine=engine, tir=True, approval=policy, temperature=0) as chat:
         reply = chat.send("What is 987654321 * 123456789?")
     assert asked and reply.tool_calls[0].status == "ok" and reply.tool_calls[0].result == PRODUCT
+
+
+def test_ask_tir_votes_on_sampled_solutions(
+    data_dir: Path, test_model_path: Path, tmp_path: Path
+) -> None:
+    """K=2 on the real model: two solutions sampled (seeded), each ran its own code, and
+    the reply reports the vote; whatever the model answers, the vote is its samples'."""
+    result = ask(
+        data_dir, tmp_path, "--tir", "--samples", "2", "--seed", "7", "--json",
+        "What is 987654321 * 123456789?",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["samples"] == 2 and len(out["sample_replies"]) == 2
+    answers = [s["answer"] for s in out["sample_replies"]]
+    assert out["answer"] in answers or (out["answer"] is None and answers == [None, None])
+    same = [a for a in answers if a and out["answer"] and normalise(a) == normalise(out["answer"])]
+    assert out["votes"] == len(same)
+    assert out["text"] in [s["text"] for s in out["sample_replies"]]
+    assert "sample 1/2:" in result.stderr and "sample 2/2:" in result.stderr
+    assert "samples agree" in result.stderr or "none of 2 samples" in result.stderr

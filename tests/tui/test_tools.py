@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from qwenchat.chatml import ToolMessage
+from qwenchat.config import Settings, TirSettings
 from qwenchat.store import SessionStore
 from qwenchat.tui.app import QwenchatApp
 from qwenchat.tui.screens.approval import ApprovalScreen
@@ -25,6 +26,7 @@ from tests.tui.conftest import (
     replies,
     send,
     settled_parts,
+    tracked,
     wait_for,
     wait_reply_end,
 )
@@ -236,3 +238,35 @@ async def test_tir_from_the_launch(store: SessionStore) -> None:
         assert app.state.tir_on and app.state.chat.tir
         await send(pilot, "What is 6 times 7?")
         assert "```output\n42\n```" in replies(app)[-1].text
+
+
+async def test_a_voted_tir_reply_shows_the_agreement_and_its_samples(store: SessionStore) -> None:
+    skip_unless_usable("bubblewrap")
+    from qwenchat.tui.screens.samples import SamplesScreen
+
+    engine = ScriptedEngine([TIR_REPLY, TIR_ANSWER, "It is \\boxed{41}.", TIR_REPLY, TIR_ANSWER])
+    settings = Settings(tir=TirSettings(samples=3))
+    app = make_app(store, engine=engine, settings=settings, tir=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await command(pilot, "/samples")  # nothing voted yet: a note, no screen
+        assert not isinstance(app.screen, SamplesScreen)
+        assert any("not voted" in note for _, note in tracked(app).notes)
+        await send(pilot, "What is 6 times 7?")
+        [bubble] = replies(app)
+        assert bubble.text == TIR_REPLY + "42\n```\n" + TIR_ANSWER  # the first of the majority
+        figures = str(bubble.footer.render())
+        assert "answer: 42" in figures and "2/3 samples agree" in figures
+        notes = [note for _, note in tracked(app).notes]
+        assert "sample 2/3: 41" in notes and "2/3 samples agree" in notes
+
+        await command(pilot, "/samples")
+        assert isinstance(app.screen, SamplesScreen)
+        titles = [str(label.render()) for label in app.screen.query(".sample-title")]
+        assert titles == [
+            "Sample 1 · answer 42 · the reply",
+            "Sample 2 · answer 41",
+            "Sample 3 · answer 42",
+        ]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, SamplesScreen)

@@ -188,3 +188,20 @@ def test_the_tui_outside_a_terminal_is_one_line_pointing_at_ask(
         " use `qwenchat ask`"
     ]
     assert not (Path(isolated["QWENCHAT_DATA_DIR"]) / "sessions.db").exists()  # nothing opened
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--samples", "0", "hi"], "qwenchat: --samples must be from 1 to 16, not 0"),
+        (["--samples", "17", "hi"], "qwenchat: --samples must be from 1 to 16, not 17"),
+        (
+            ["--samples", "2", "--schema", "name", "hi"],
+            "qwenchat: --schema cannot be used with --tools, --tool, --tir, --samples or --retry",
+        ),
+    ],
+)
+def test_bad_samples_are_one_line(isolated: dict[str, str], args: list[str], message: str) -> None:
+    result = run_cli("ask", *args, env=isolated)
+    assert result.returncode == 2
+    assert result.stderr.strip() == message

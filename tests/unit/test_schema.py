@@ -86,5 +86,5 @@ def test_a_schema_cannot_go_with_tools() -> None:
     chat = Chat(
         settings=Settings(), engine=ScriptedEngine([]), tools=ToolRegistry([tool_from_function(f)])
     )
-    with pytest.raises(InputError, match="cannot be used together"):
+    with pytest.raises(InputError, match="schema cannot be used with tools"):
         chat.stream("hi", schema=Schema.of(Person))

@@ -36,6 +36,9 @@ def describe_figures(reply: Reply) -> str:
         parts.append(f"{runs} tool run{'s' if runs > 1 else ''} in {took:.2f} s")
     if reply.answer:
         parts.append(f"answer: {shown(reply.answer)}")
+    if reply.samples is not None:
+        agreed = f"{reply.votes}/{reply.samples} samples agree" if reply.answer else "no answer"
+        parts.append(f"{agreed} (/samples)")
     return " · ".join(parts)
 
 
