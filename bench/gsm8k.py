@@ -23,8 +23,14 @@ Grading: the number after `####` against the last \\boxed{} of the reply (commas
 units and LaTeX dropped; equal within 1e-6); a reply without \\boxed{} is graded by
 its last number and counted in `no box`.
 
+With --samples K (cot and tir), each problem is answered by the vote of K solutions
+sampled at Qwen2.5's recommended sampling (temperature 0.7, top_p 0.8, top_k 20,
+repetition penalty 1.05; seeded by the problem's number), qwenchat.vote's maj@K; the
+results file is MODEL-MODE@K.jsonl and each row keeps every sample's answer.
+
     .venv/bin/python bench/gsm8k.py run --model test|eval|PATH --mode cot|tir|tool|tir-official
-        [--limit 200] [--start 0] [--max-tokens 512] [--max-rounds 4] [--threads N]
+        [--samples 1] [--limit 200] [--start 0] [--max-tokens 512] [--max-rounds 4]
+        [--threads N]
     .venv/bin/python bench/gsm8k.py report [--json]
 """
 
@@ -53,6 +59,7 @@ OFFICIAL_TIR_PROMPT = (
     "and put your final answer within \\boxed{}."
 )
 MODES = ("cot", "tir", "tool", "tir-official")
+_LABEL = re.compile(r"-(tir-official|cot|tir|tool)(@\d+)?$")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _LATEX = re.compile(r"\\(?:text|mathrm|textbf)\{([^}]*)\}|\\[a-z]+|[{}$]")
 
@@ -99,11 +106,17 @@ def grade(answer: str | None, text: str, gold: float) -> tuple[float | None, boo
     return predicted, correct, boxed
 
 
+def label(mode: str, samples: int) -> str:
+    return mode if samples == 1 else f"{mode}@{samples}"
+
+
 def results_file(model: Path, mode: str) -> Path:
     return RESULTS / f"{model.stem}-{mode}.jsonl"
 
 
-def solve(engine: Any, mode: str, question: str, args: argparse.Namespace) -> dict[str, Any]:
+def solve(
+    engine: Any, mode: str, question: str, args: argparse.Namespace, seed: int = 0
+) -> dict[str, Any]:
     from qwenchat.agent import AgentOptions, ApprovalPolicy
     from qwenchat.chat import Chat
     from qwenchat.config import Settings
@@ -123,8 +136,9 @@ def solve(engine: Any, mode: str, question: str, args: argparse.Namespace) -> di
         python=mode == "tool",
         approval=ApprovalPolicy(yes=True),
         agent=AgentOptions(max_rounds=args.max_rounds),
-        temperature=0,
+        samples=args.samples,
         max_tokens=args.max_tokens,
+        **({"temperature": 0} if args.samples == 1 else {"seed": seed}),
     ) as chat:
         reply = chat.send(question)
     code_runs = [c for c in reply.tool_calls if c.status in ("ok", "error")]
@@ -138,6 +152,11 @@ def solve(engine: Any, mode: str, question: str, args: argparse.Namespace) -> di
         "code_runs": len(code_runs),
         "sandbox_s": round(sum(c.duration_s for c in code_runs), 4),
         "wall_s": round(time.perf_counter() - start, 3),
+        **(
+            {"votes": reply.votes, "sample_answers": [r.answer for r in reply.sample_replies]}
+            if reply.samples
+            else {}
+        ),
     }
 
 
@@ -146,17 +165,20 @@ def run(args: argparse.Namespace) -> None:
     from qwenchat.engine.load import load_engine
 
     model = model_path(args.model)
-    out = results_file(model, args.mode)
+    if args.samples > 1 and args.mode not in ("cot", "tir"):
+        raise BenchError("--samples votes in cot and tir modes only")
+    out = results_file(model, label(args.mode, args.samples))
     done = {json.loads(line)["index"] for line in out.open()} if out.exists() else set()
     problems = [p for p in load_problems(args.start, args.limit) if p["index"] not in done]
     settings = Settings()
     settings.engine.threads = args.threads or cpu_threads()
     engine = load_engine(model, settings)
     out.parent.mkdir(parents=True, exist_ok=True)
-    print(f"{model.name} {args.mode}: {len(problems)} to solve, {len(done)} already in {out}")
+    name = f"{model.name} {label(args.mode, args.samples)}"
+    print(f"{name}: {len(problems)} to solve, {len(done)} already in {out}")
     correct = 0
     for n, problem in enumerate(problems, 1):
-        result = solve(engine, args.mode, problem["question"], args)
+        result = solve(engine, args.mode, problem["question"], args, seed=problem["index"] * 100)
         predicted, ok, boxed = grade(result["answer"], result["text"], problem["gold"])
         correct += ok
         row = {
@@ -203,11 +225,10 @@ def report(args: argparse.Namespace) -> None:
         raise BenchError(f"no results in {RESULTS}: run `bench/gsm8k.py run` first")
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for path in files:
-        model, mode = next(
-            (path.stem.removesuffix(f"-{m}"), m)
-            for m in sorted(MODES, key=len, reverse=True)
-            if path.stem.endswith(f"-{m}")
-        )
+        found = _LABEL.search(path.stem)
+        if found is None:
+            continue
+        model, mode = path.stem[: found.start()], found.group(0)[1:]
         rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
         runs[(model, mode)] = sorted(rows, key=lambda r: r["index"])
     summary = {f"{model} {mode}": summarize(rows) for (model, mode), rows in runs.items()}
@@ -224,7 +245,8 @@ def report(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps({"runs": summary, "gains": gains}, indent=2))
         return
-    print("gsm8k: greedy decoding, a fresh conversation and sandbox per problem\n")
+    print("gsm8k: greedy decoding (MODE@K: the vote of K samples), a fresh conversation and"
+          " sandbox per problem\n")  # fmt: skip
     print_table(
         ["model mode", "problems", "accuracy", "no box", "tokens", "wall s (timed rows)",
          "code runs", "sandbox s"],
@@ -248,6 +270,7 @@ def main() -> None:
     runner = sub.add_parser("run", help="solve problems with one model in one mode")
     runner.add_argument("--model", default="test", help="test, eval or a GGUF path")
     runner.add_argument("--mode", choices=MODES, required=True)
+    runner.add_argument("--samples", type=int, default=1, help="vote of K samples (maj@K)")
     runner.add_argument("--limit", type=int, default=200)
     runner.add_argument("--start", type=int, default=0)
     runner.add_argument("--max-tokens", type=int, default=512, help="per reply")
