@@ -292,7 +292,7 @@ class Chat:
         if self.samples > 1:
             from qwenchat.vote import VotingTurn
 
-            vote = VotingTurn(self.messages, self.sampling, self.samples, self._sample)
+            vote = VotingTurn(self.engine, self.messages, self.sampling, self.samples, self._sample)
             return ReplyStream(self, vote)
         if python is not None:
             tir = TirTurn(
@@ -317,18 +317,18 @@ class Chat:
         return ReplyStream(self, turn, schema)
 
     def _sample(
-        self, messages: list[Message], sampling: Sampling, stack: ExitStack
+        self, engine: Engine, messages: list[Message], sampling: Sampling, stack: ExitStack
     ) -> Turn | TirTurn:
         """One sample of a voted turn; in TIR mode with a fresh sandbox of its own, so no
         sample sees another's variables (closed when the vote ends)."""
         if not self.tir:
-            return Turn(self.engine, messages, sampling, policy=self.approval, options=self.agent)
+            return Turn(engine, messages, sampling, policy=self.approval, options=self.agent)
         from qwenchat.sandbox import Sandbox
         from qwenchat.tools.python import python_tool
 
         sandbox = stack.enter_context(Sandbox.from_settings(self.settings.sandbox))
         return TirTurn(
-            self.engine,
+            engine,
             messages,
             sampling,
             python=python_tool(sandbox),

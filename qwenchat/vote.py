@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from fractions import Fraction
 
@@ -37,8 +37,10 @@ from qwenchat.agent import (
     sum_timings,
     sum_usage,
 )
-from qwenchat.chatml import Message
+from qwenchat.chatml import Message, Segment
 from qwenchat.config import Sampling
+from qwenchat.engine.base import Constraint, Engine, EngineInfo, Generation
+from qwenchat.kvcache import KVCache
 from qwenchat.tir import TirTurn
 
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
@@ -122,10 +124,83 @@ def tally(answers: list[str | None]) -> Vote:
     )
 
 
-StartSample = Callable[[list[Message], Sampling, ExitStack], Turn | TirTurn]
-"""Makes the turn of one sample over its own copy of the conversation, with that
-sample's sampling; what it opens for the sample (a sandbox) it registers on the stack,
-which is closed when the vote ends."""
+StartSample = Callable[[Engine, list[Message], Sampling, ExitStack], Turn | TirTurn]
+"""Makes the turn of one sample on the engine given, over its own copy of the
+conversation, with that sample's sampling; what it opens for the sample (a sandbox) it
+registers on the stack, which is closed when the vote ends."""
+
+
+class _SharedFirst:
+    """The samples' first replies, asked of the engine together
+    (:meth:`~qwenchat.engine.base.Engine.generate_batch`): every sample's first prompt is
+    the same conversation, so the engine can evaluate it once and decode the K replies
+    in one batch."""
+
+    def __init__(self, engine: Engine, samplings: list[Sampling]) -> None:
+        self.engine = engine
+        self.samplings = samplings
+        self._key: tuple[tuple[Segment, ...], tuple[str, ...]] | None = None
+        self._generations: list[Generation] = []
+
+    def first(self, prompt: list[Segment], stop: Sequence[str], number: int) -> Generation | None:
+        """Sample ``number``'s first reply, or None if its prompt is not the shared one."""
+        key = (tuple(prompt), tuple(stop))
+        if self._key is None:
+            self._key = key
+            self._generations = self.engine.generate_batch(prompt, self.samplings, stop=stop)
+        return self._generations[number] if key == self._key else None
+
+
+class _SampleEngine:
+    """The engine as one sample sees it: its first reply (without banned tokens or a
+    grammar, as TIR and plain replies are) comes from the shared batch, the rest as
+    usual."""
+
+    def __init__(self, shared: _SharedFirst, number: int) -> None:
+        self._shared = shared
+        self._engine = shared.engine
+        self._number = number
+        self._first = True
+
+    @property
+    def model_name(self) -> str:
+        return self._engine.model_name
+
+    @property
+    def n_ctx(self) -> int:
+        return self._engine.n_ctx
+
+    def count_tokens(self, prompt: list[Segment]) -> int:
+        return self._engine.count_tokens(prompt)
+
+    def info(self) -> EngineInfo:
+        return self._engine.info()
+
+    def use_kv_cache(self, cache: KVCache) -> bool:
+        return self._engine.use_kv_cache(cache)
+
+    def generate(
+        self,
+        prompt: list[Segment],
+        sampling: Sampling,
+        *,
+        banned: Sequence[str] = (),
+        stop: Sequence[str] = (),
+        constraint: Constraint | None = None,
+    ) -> Generation:
+        first, self._first = self._first, False
+        if first and not banned and constraint is None:
+            generation = self._shared.first(prompt, stop, self._number)
+            if generation is not None:
+                return generation
+        return self._engine.generate(
+            prompt, sampling, banned=banned, stop=stop, constraint=constraint
+        )
+
+    def generate_batch(
+        self, prompt: list[Segment], samplings: Sequence[Sampling], *, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        return self._engine.generate_batch(prompt, samplings, stop=stop)
 
 
 class VotingTurn:
@@ -133,17 +208,26 @@ class VotingTurn:
 
     Each sample is a whole turn (a TIR run with its code, or one chain-of-thought reply)
     on a copy of the conversation, at the chat's sampling with its own seed (the chat's
-    seed plus the sample's number, so a seeded vote is reproducible). The conversation
+    seed plus the sample's number, so a seeded vote is reproducible). The samples' first
+    replies are asked of the engine together (``generate_batch``: the llama.cpp engine
+    evaluates the prompt once and decodes them in one batch); later rounds of a TIR
+    sample (after its code ran) are ordinary replies. The conversation
     gets the first sample that reached the winning answer; the others are in
     :attr:`TurnResult.sample_replies`. While samples run, a notice per sample says
     what it answered; the winner's text comes at the end, then the agreement.
     """
 
     def __init__(
-        self, messages: list[Message], sampling: Sampling, k: int, start: StartSample
+        self,
+        engine: Engine,
+        messages: list[Message],
+        sampling: Sampling,
+        k: int,
+        start: StartSample,
     ) -> None:
         if k < 2:
             raise ValueError("a vote needs at least two samples")
+        self.engine = engine
         self.messages = messages
         self.sampling = sampling
         self.k = k
@@ -171,12 +255,15 @@ class VotingTurn:
         if self.sampling.temperature == 0:
             yield Notice(f"samples are drawn at temperature {SAMPLE_TEMPERATURE}, not 0")
         runs: list[tuple[list[Message], TurnResult]] = []
+        samplings = self.samplings()
+        shared = _SharedFirst(self.engine, samplings)
         with ExitStack() as stack:
-            for number, sampling in enumerate(self.samplings(), 1):
+            for number, sampling in enumerate(samplings, 1):
                 if self._cancelled:
                     break
                 messages = list(self.messages)
-                self._current = turn = self.start(messages, sampling, stack)
+                engine = _SampleEngine(shared, number - 1)
+                self._current = turn = self.start(engine, messages, sampling, stack)
                 for event in turn:
                     if isinstance(event, Notice):
                         yield Notice(f"sample {number}/{self.k}: {event.text}")

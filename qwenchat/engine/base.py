@@ -208,3 +208,12 @@ class Engine(Protocol):
         ``constraint``: the grammar every token must keep the reply within.
         """
         ...
+
+    def generate_batch(
+        self, prompt: list[Segment], samplings: Sequence[Sampling], *, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        """Replies to one prompt, one per sampling (the samples of a vote), as
+        :meth:`generate` gives them: read each to the end (or stop it) in any order. An
+        engine may decode them together, the prompt evaluated once; reading one then
+        decodes the others too, as far as they go."""
+        ...

@@ -120,6 +120,14 @@ class DrivenEngine(ABC):
         """See :meth:`qwenchat.engine.base.Engine.generate`."""
         return Generation(lambda gen: drive(self, gen, prompt, sampling, banned, stop, constraint))
 
+    def generate_batch(
+        self, prompt: list[Segment], samplings: Sequence[Sampling], *, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        """See :meth:`qwenchat.engine.base.Engine.generate_batch`. Here: one ordinary
+        generation per sampling, each decoded when it is read (an engine that can decode
+        them together overrides this)."""
+        return [self.generate(prompt, sampling, stop=stop) for sampling in samplings]
+
 
 def drive(
     engine: DrivenEngine,

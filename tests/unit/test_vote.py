@@ -12,6 +12,7 @@ from qwenchat.agent import Notice, TextDelta, ToolCallFinished
 from qwenchat.chat import Chat
 from qwenchat.chatml import AssistantMessage, Message, UserMessage
 from qwenchat.config import Sampling, SandboxSettings, Settings, TirSettings
+from qwenchat.engine.base import Engine
 from qwenchat.errors import InputError
 from qwenchat.tir import TirTurn
 from qwenchat.tools import tool, tool_from_function
@@ -136,11 +137,13 @@ def test_samples_with_tools_or_a_schema_are_refused() -> None:
         Chat(settings=Settings(), engine=ScriptedEngine([]), samples=0)
 
 
-def tir_sample(engine: ScriptedEngine, ran: list[str], closed: list[int]):  # type: ignore[no-untyped-def]
+def tir_sample(ran: list[str], closed: list[int]):  # type: ignore[no-untyped-def]
     """A StartSample whose python tool records the code and whose 'sandbox' records
     that it was closed."""
 
-    def start(messages: list[Message], sampling: Sampling, stack: ExitStack) -> TirTurn:
+    def start(
+        engine: Engine, messages: list[Message], sampling: Sampling, stack: ExitStack
+    ) -> TirTurn:
         number = len(closed) + len(ran) + 1
         stack.callback(closed.append, number)
 
@@ -165,7 +168,7 @@ def test_each_tir_sample_runs_its_own_code_and_its_resources_close_with_the_vote
     ran: list[str] = []
     closed: list[int] = []
     messages: list[Message] = [UserMessage(content="6*7?")]
-    vote = VotingTurn(messages, Sampling(), 3, tir_sample(engine, ran, closed))
+    vote = VotingTurn(engine, messages, Sampling(), 3, tir_sample(ran, closed))
     events = list(vote)
     assert vote.result is not None
     assert (vote.result.answer, vote.result.votes) == ("42", 2)
@@ -205,3 +208,32 @@ def test_voted_tir_samples_each_get_a_fresh_sandbox() -> None:
     assert "42\n```" in first
     assert "NameError: name 'secret' is not defined" in second
     assert chat.sandbox.pid is None  # the chat's own sandbox never started
+
+
+class BatchRecordingEngine(ScriptedEngine):
+    """Records the batches asked of it (the default decodes them one by one)."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__(replies)
+        self.batches: list[tuple[str, list[int | None], tuple[str, ...]]] = []
+
+    def generate_batch(self, prompt, samplings, *, stop=()):  # type: ignore[no-untyped-def]
+        text = "".join(seg.text for seg in prompt)
+        self.batches.append((text, [s.seed for s in samplings], tuple(stop)))
+        return super().generate_batch(prompt, samplings, stop=stop)
+
+
+def test_the_samples_first_replies_are_asked_for_in_one_batch_and_later_rounds_alone() -> None:
+    code = "```python\nprint(6 * 7)\n```\n```output\n"
+    engine = BatchRecordingEngine([code, "\\boxed{42}", "\\boxed{42}", "\\boxed{7}"])
+    ran: list[str] = []
+    vote = VotingTurn(
+        engine, [UserMessage(content="6*7?")], Sampling(seed=5), 3, tir_sample(ran, [])
+    )
+    list(vote)
+    [(prompt, seeds, stop)] = engine.batches  # one batch, for every sample's first reply
+    assert seeds == [5, 6, 7] and stop == ("```output",)
+    assert prompt == engine.prompts[0]
+    assert engine.prompts[1].startswith(prompt) and engine.prompts[1].endswith("42\n```\n")
+    assert len(engine.prompts) == 4  # 3 first replies and the first sample's second round
+    assert vote.result is not None and vote.result.votes == 2
