@@ -20,20 +20,24 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import llama_cpp
 import numpy as np
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
 from qwenchat.config import GpuLayers, Sampling
-from qwenchat.engine.base import Completion, Constraint, EngineInfo
-from qwenchat.engine.driver import Decode, DrivenEngine, Piece
+from qwenchat.engine.base import Completion, Constraint, EngineInfo, Generation
+from qwenchat.engine.driver import Decode, DrivenEngine, Piece, drive
 from qwenchat.engine.grammar_sampler import DEFAULT_K, TopFirst
 from qwenchat.engine.llama_build import build_info, guard_note, model_params, use_extra_buffers
 from qwenchat.errors import GenerationError, ModelError
 from qwenchat.gguf import GGUFInfo
 from qwenchat.kvcache import KVCache
 from qwenchat.models import check_model_file, model_name
+
+if TYPE_CHECKING:
+    from qwenchat.engine.batch import BatchContext
 
 DEFAULT_MAX_CTX = 8192
 _REPLY_MEMO_SIZE = 64
@@ -154,6 +158,7 @@ class LlamaEngine(DrivenEngine):
         # The last prompt tokenized: fitting the context counts a prompt's tokens and
         # generating it tokenizes it again (20 ms for 5,500 tokens on 2 cores).
         self._last_tokenized: tuple[tuple[Segment, ...], list[int]] = ((), [])
+        self._batch_context: BatchContext | None = None  # made by the first generate_batch
 
     @property
     def model_name(self) -> str:
@@ -269,6 +274,29 @@ class LlamaEngine(DrivenEngine):
             logits_processor=processors or None,
         )
         return decode
+
+    def generate_batch(
+        self, prompt: list[Segment], samplings: Sequence[Sampling], *, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        """The replies decoded together, the prompt evaluated once (:mod:`.batch`); one
+        batch at a time (a new one ends the last)."""
+        from qwenchat.engine.batch import MAX_SEQUENCES, Batch, BatchContext, BatchMember
+
+        ids = self.tokenize(prompt)
+        room = self.n_ctx - len(ids)
+        if not 2 <= len(samplings) <= MAX_SEQUENCES or room <= 0:  # the driver says why
+            return super().generate_batch(prompt, samplings, stop=stop)
+        if self._batch_context is None:
+            self._batch_context = BatchContext(self)
+        budget = min(max(s.max_tokens for s in samplings), room)
+        batch = Batch(self, self._batch_context, ids, samplings, stop, budget)
+
+        def reply(number: int) -> Generation:
+            member = BatchMember(batch, number)
+            sampling = samplings[number]
+            return Generation(lambda gen: drive(member, gen, prompt, sampling, (), stop, None))
+
+        return [reply(number) for number in range(len(samplings))]
 
     def _grammar(self, gbnf: str, sampling: Sampling) -> TopFirst:
         # Not llama-cpp-python's grammar= : its chain checks the whole vocabulary per token.
