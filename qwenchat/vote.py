@@ -211,10 +211,10 @@ class VotingTurn:
     seed plus the sample's number, so a seeded vote is reproducible). The samples' first
     replies are asked of the engine together (``generate_batch``: the llama.cpp engine
     evaluates the prompt once and decodes them in one batch); later rounds of a TIR
-    sample (after its code ran) are ordinary replies. The conversation
-    gets the first sample that reached the winning answer; the others are in
-    :attr:`TurnResult.sample_replies`. While samples run, a notice per sample says
-    what it answered; the winner's text comes at the end, then the agreement.
+    sample (after its code ran) are ordinary replies. The conversation gets the first
+    sample that reached the winning answer; all are in :attr:`TurnResult.sample_replies`.
+    While samples run, a notice per sample says what it answered; the winner's text
+    comes at the end, then the agreement.
     """
 
     def __init__(
@@ -278,7 +278,6 @@ class VotingTurn:
     def _finish(self, runs: list[tuple[list[Message], TurnResult]]) -> Iterator[Event]:
         results = [result for _, result in runs]
         vote = tally([r.answer for r in results])
-        cancelled = self._cancelled
         if not runs:  # cancelled during the first sample: nothing to show
             self.result = TurnResult(
                 text="",
@@ -298,7 +297,7 @@ class VotingTurn:
         yield Notice(vote.agreement())
         self.result = TurnResult(
             text=winner.text,
-            finish_reason="cancelled" if cancelled else winner.finish_reason,
+            finish_reason="cancelled" if self._cancelled else winner.finish_reason,
             rounds=sum(r.rounds for r in results),
             usage=sum_usage(results),
             timings=sum_timings(results),
