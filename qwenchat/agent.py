@@ -289,7 +289,8 @@ class Turn:
             if described is not None:
                 yield Notice(f"the model described a call to {described.name}; making it")
                 continue
-            echoed = not calls and bool(records) and not self._answers(text, records)
+            # With no result that worked there is nothing to answer from: the reply stands.
+            echoed = not calls and bool(self._results(records)) and not self._answers(text, records)
             if ((calls and repeat is not None) or echoed) and not stopped:
                 # It will not answer from the results in the conversation (it calls again,
                 # or echoes a result): ask once more with the results as plain facts.
@@ -444,7 +445,7 @@ class Turn:
 
             completion = yield from self._stream(prompt, banned, show)
             return "".join(visible).strip(), calls, completion
-        from qwenchat.callgrammar import PROSE, TAG, Opening, OpeningWatch, call_constraint
+        from qwenchat.callgrammar import MADE_OPENING, PROSE, OpeningWatch, call_constraint
         from qwenchat.toolcall import ToolCallParser
 
         parser = ToolCallParser(self.tools.names(), bare_json=self.options.bare_json)
@@ -460,7 +461,7 @@ class Turn:
             head = yield from self._stream(prompt, banned, feed, watch, opening)
             opened = watch.opening if watch is not None else None
         else:
-            opened = Opening(f'{TAG}\n{{"name"', tagged=True)
+            opened = MADE_OPENING
             yield from feed(opened.prefix)
         if opened is not None and (head is None or not self._cancelled):
             # A call opened: the rest of it is generated under the call grammar (a given

@@ -41,6 +41,11 @@ class Opening:
     tagged: bool
 
 
+MADE_OPENING = Opening(f"{TAG}\n", tagged=True)
+"""The opening of a call the loop makes for the model (a described call): the tag; the
+grammar then has the model write the call from its ``{"name"`` on."""
+
+
 def find_opening(text: str) -> Opening | None:
     """The first call opening in a reply so far, if there is one."""
     bare = _BARE.match(text)

@@ -98,17 +98,35 @@ def test_the_call_grammar_takes_a_call_laid_out_over_lines(engine: LlamaEngine) 
     """Each token of a call as these models lay it out (one key per line, indented) is
     one the grammar allows: refusing '",\\n' once sent greedy decoding into digits for
     ever ("QX 1000000...")."""
-    import numpy as np
-
     from qwenchat.callgrammar import call_constraint, find_opening
-    from qwenchat.engine.grammar_sampler import TopFirst
 
     specs = load_tools([TOOLSETS]).registry.specs()
     call = '{\n  "name": "flight_status",\n  "arguments": {\n    "flight": "QX 100"\n  }\n}\n'
     opening = find_opening(call)
     assert opening is not None
-    grammar = TopFirst(engine._llm._model.vocab, call_constraint(specs, opening).gbnf, k=1)
-    ids = engine._llm.tokenize(call[len(opening.prefix) :].encode(), add_bos=False, special=False)
+    assert_allows(engine, call_constraint(specs, opening).gbnf, call[len(opening.prefix) :])
+
+
+def test_a_call_the_loop_makes_is_written_from_its_name_on(engine: LlamaEngine) -> None:
+    """After the opening the loop writes for a described call, the grammar takes the
+    call as the model writes it (a grammar that wanted a second '{"name"' made the 1.5B
+    model's described calls unparsable)."""
+    from qwenchat.callgrammar import MADE_OPENING, call_constraint
+
+    specs = load_tools([TOOLSETS]).registry.specs(["get_weather"])
+    call = '{"name": "get_weather", "arguments": {"city": "Osaka", "unit": "fahrenheit"}}\n'
+    assert_allows(engine, call_constraint(specs, MADE_OPENING).gbnf, call + "</tool_call>")
+
+
+def assert_allows(engine: LlamaEngine, gbnf: str, text: str) -> None:
+    """Each token of ``text``, as the model's first choice, is one the grammar allows
+    without a check of the whole vocabulary."""
+    import numpy as np
+
+    from qwenchat.engine.grammar_sampler import TopFirst
+
+    grammar = TopFirst(engine._llm._model.vocab, gbnf, k=1)
+    ids = engine._llm.tokenize(text.encode(), add_bos=False, special=False)
     seen = [0]
     for token in ids:
         logits = np.zeros(engine._llm.n_vocab(), dtype=np.single)

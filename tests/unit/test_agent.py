@@ -463,7 +463,7 @@ def test_an_answer_with_code_the_user_asked_for_stands() -> None:
 
 def test_a_described_call_is_made_from_an_opening_that_names_the_tool() -> None:
     described = "You can use the `lookup_order` function with order_id set to B-40."
-    rest = ': "lookup_order", "arguments": {"order_id": "B-40"}}\n</tool_call>'
+    rest = '{"name": "lookup_order", "arguments": {"order_id": "B-40"}}\n</tool_call>'
     turn, events, engine = run_turn(
         [described, rest, "B-40 has shipped."],
         options=OFF.model_copy(update={"described_calls": True}),
@@ -472,7 +472,7 @@ def test_a_described_call_is_made_from_an_opening_that_names_the_tool() -> None:
     assert RUNS == ["lookup_order(B-40)"]
     assert any(isinstance(e, Notice) and "lookup_order" in e.text for e in events)
     # The round again, from the opening, under the grammar of that one tool.
-    assert engine.prompts[1].endswith('<|im_start|>assistant\n<tool_call>\n{"name"')
+    assert engine.prompts[1].endswith("<|im_start|>assistant\n<tool_call>\n")
     grammar = engine.constraints[1]
     assert grammar is not None and '"\\"lookup_order\\""' in grammar.gbnf
     assert '"\\"multiply\\""' not in grammar.gbnf
@@ -500,7 +500,7 @@ def test_a_reply_that_names_no_one_tool_or_the_users_tool_stands(question: str, 
 
 def test_a_described_call_is_made_once_per_turn() -> None:
     described = "Use `explode(reason)`."
-    rest = ': "explode", "arguments": {"reason": "x"}}\n</tool_call>'
+    rest = '{"name": "explode", "arguments": {"reason": "x"}}\n</tool_call>'
     turn, events, engine = run_turn(
         [described, rest, described],
         options=OFF.model_copy(update={"described_calls": True}),
@@ -509,3 +509,11 @@ def test_a_described_call_is_made_once_per_turn() -> None:
     # The call failed, and it describes it again: that reply is the answer.
     assert [r.status for r in records(events)] == ["error"] and len(engine.prompts) == 3
     assert turn.result is not None and turn.result.text == described
+
+
+def test_with_no_call_that_worked_the_reply_stands_and_no_error_is_shown_as_a_result() -> None:
+    reply = 'I could not look it up: {"order_id": "A-17"}'
+    turn, events, _ = run_turn([call("explode", reason="x"), reply], options=ON)
+    assert [r.status for r in records(events)] == ["error"]
+    assert turn.result is not None and not turn.result.fallback
+    assert turn.result.text == reply  # not "boom: x" as if it were the answer
