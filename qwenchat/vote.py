@@ -150,6 +150,11 @@ class _SharedFirst:
             self._generations = self.engine.generate_batch(prompt, self.samplings, stop=stop)
         return self._generations[number] if key == self._key else None
 
+    def cancel(self) -> None:
+        """Stop every first reply (a server's requests in flight too)."""
+        for generation in self._generations:
+            generation.cancel()
+
 
 class _SampleEngine:
     """The engine as one sample sees it: its first reply (without banned tokens or a
@@ -234,11 +239,15 @@ class VotingTurn:
         self.start = start
         self.result: TurnResult | None = None
         self._current: Turn | TirTurn | None = None
+        self._shared: _SharedFirst | None = None
         self._cancelled = False
 
     def cancel(self) -> None:
-        """Stop the running sample within one token and draw no more (any thread)."""
+        """Stop the running sample within one token, and every other sample's first
+        reply, and draw no more (any thread)."""
         self._cancelled = True
+        if self._shared is not None:
+            self._shared.cancel()
         if self._current is not None:
             self._current.cancel()
 
@@ -256,7 +265,7 @@ class VotingTurn:
             yield Notice(f"samples are drawn at temperature {SAMPLE_TEMPERATURE}, not 0")
         runs: list[tuple[list[Message], TurnResult]] = []
         samplings = self.samplings()
-        shared = _SharedFirst(self.engine, samplings)
+        self._shared = shared = _SharedFirst(self.engine, samplings)
         with ExitStack() as stack:
             for number, sampling in enumerate(samplings, 1):
                 if self._cancelled:

@@ -10,6 +10,8 @@ a cancel that ends the stream within one piece, timings, and assembling the
 
 from __future__ import annotations
 
+import queue
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
@@ -200,3 +202,47 @@ def drive(
         notice=decode.notice,
     )
     decode.finish(gen.result)
+
+
+def read_ahead(generations: Sequence[Generation]) -> list[Generation]:
+    """The generations, each read from now on in a thread of its own, so that their
+    requests are in flight together (a server batches the requests it has at once).
+    Reading one gives what its thread has read; cancelling one cancels its request."""
+    return [_ReadAhead(generation) for generation in generations]
+
+
+_DONE = object()
+
+
+class _ReadAhead(Generation):
+    def __init__(self, inner: Generation) -> None:
+        super().__init__(self._replay)
+        self._inner = inner
+        self._queue: queue.Queue[object] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True, name="read-ahead").start()
+
+    def _read(self) -> None:
+        try:
+            for delta in self._inner:
+                self._queue.put(delta)
+        except BaseException as exc:  # raised again where the reply is read
+            self._queue.put(exc)
+        else:
+            self._queue.put(_DONE)
+
+    def cancel(self) -> None:
+        super().cancel()
+        self._inner.cancel()
+
+    def _replay(self, _gen: Generation) -> Iterator[str]:
+        done = False
+        try:
+            while (item := self._queue.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item  # type: ignore[misc]
+            done = True
+            self.result = self._inner.result
+        finally:
+            if not done:  # the reader stopped early: the request need not go on
+                self._inner.cancel()

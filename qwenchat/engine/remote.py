@@ -75,8 +75,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, Segment
 from qwenchat.config import Sampling
-from qwenchat.engine.base import Constraint, EngineInfo, Usage
-from qwenchat.engine.driver import Decode, DrivenEngine, Piece
+from qwenchat.engine.base import Constraint, EngineInfo, Generation, Usage
+from qwenchat.engine.driver import Decode, DrivenEngine, Piece, read_ahead
 from qwenchat.errors import EngineConnectionError, InputError
 
 DEFAULT_API_KEY_ENV = "QWENCHAT_API_KEY"
@@ -533,6 +533,12 @@ class RemoteEngine(DrivenEngine):
         return ids
 
     # Generating
+
+    def generate_batch(
+        self, prompt: list[Segment], samplings: Sequence[Sampling], *, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        """The replies requested all at once (vLLM and llama-server batch them)."""
+        return read_ahead(super().generate_batch(prompt, samplings, stop=stop))
 
     def decode(
         self,

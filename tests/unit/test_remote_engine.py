@@ -17,7 +17,7 @@ from qwenchat.chat import Chat
 from qwenchat.chatml import Segment, render_segments
 from qwenchat.config import Sampling, Settings
 from qwenchat.engine.remote import RemoteEngine, estimate_tokens, normalize_url
-from qwenchat.errors import EngineConnectionError, InputError
+from qwenchat.errors import EngineConnectionError, InputError, QwenchatError
 
 SPECIAL = {"<|im_start|>": 151644, "<|im_end|>": 151645, "<tool_call>": 151657}
 GREEDY = Sampling(temperature=0.0, max_tokens=50)
@@ -749,3 +749,25 @@ def test_a_server_without_grammars_generates_unconstrained_and_says_so(
     gen = engine.generate(prompt(), GREEDY, constraint=hint)
     assert "".join(gen) == "Hello, world" and gen.result is not None
     assert gen.result.notice is None
+
+
+def test_a_batch_of_replies_is_requested_all_at_once(server: FakeServer) -> None:
+    """Each request waits until all three are in: requested one by one, they would not be."""
+    together = threading.Barrier(3, timeout=5)
+
+    def reply(handler: Handler, body: Any) -> None:
+        together.wait()
+        handler.send_sse([text_event(f"seed {body['seed']}"), text_event("", "stop")])
+
+    server.routes[("POST", "/v1/completions")] = reply
+    samplings = [GREEDY.model_copy(update={"seed": s}) for s in (1, 2, 3)]
+    generations = connect(server).generate_batch(prompt(), samplings)
+    assert ["".join(g) for g in generations] == ["seed 1", "seed 2", "seed 3"]
+    assert all(g.result is not None and g.result.finish_reason == "stop" for g in generations)
+
+
+def test_a_reply_of_a_batch_fails_where_it_is_read(server: FakeServer) -> None:
+    server.routes[("POST", "/v1/completions")] = lambda h, _b: h.send_json(500, {"error": "x"})
+    [generation] = connect(server).generate_batch(prompt(), [GREEDY, GREEDY])[:1]
+    with pytest.raises(QwenchatError):
+        list(generation)
