@@ -23,6 +23,9 @@ Grading: the number after `####` against the last \\boxed{} of the reply (commas
 units and LaTeX dropped; equal within 1e-6); a reply without \\boxed{} is graded by
 its last number and counted in `no box`.
 
+--data bench/data/bignum.jsonl runs the large-number set (bench/make_bignum.py) instead;
+its results files are MODEL-bignum-MODE.jsonl, compared with bignum-cot.
+
 With --samples K (cot and tir), each problem is answered by the vote of K solutions
 sampled at Qwen2.5's recommended sampling (temperature 0.7, top_p 0.8, top_k 20,
 repetition penalty 1.05; seeded by the problem's number), qwenchat.vote's maj@K; the
@@ -59,15 +62,15 @@ OFFICIAL_TIR_PROMPT = (
     "and put your final answer within \\boxed{}."
 )
 MODES = ("cot", "tir", "tool", "tir-official")
-_LABEL = re.compile(r"-(tir-official|cot|tir|tool)(@\d+)?$")
+_LABEL = re.compile(r"-((?:bignum-)?(?:tir-official|cot|tir|tool)(?:@\d+)?)$")
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _LATEX = re.compile(r"\\(?:text|mathrm|textbf)\{([^}]*)\}|\\[a-z]+|[{}$]")
 
 
-def load_problems(start: int, limit: int) -> list[dict[str, Any]]:
-    if not DATA.is_file():
-        raise BenchError(f"{DATA} not found: the GSM8K test set is expected there")
-    with DATA.open(encoding="utf-8") as handle:
+def load_problems(start: int, limit: int, data: Path = DATA) -> list[dict[str, Any]]:
+    if not data.is_file():
+        raise BenchError(f"{data} not found: the GSM8K test set is expected there")
+    with data.open(encoding="utf-8") as handle:
         rows = [json.loads(line) for line in handle if line.strip()]
     return [
         {"index": i, "question": row["question"], "gold": gold_answer(row["answer"])}
@@ -167,9 +170,11 @@ def run(args: argparse.Namespace) -> None:
     model = model_path(args.model)
     if args.samples > 1 and args.mode not in ("cot", "tir"):
         raise BenchError("--samples votes in cot and tir modes only")
-    out = results_file(model, label(args.mode, args.samples))
+    prefix = "" if args.data == DATA else f"{args.data.stem}-"
+    out = results_file(model, prefix + label(args.mode, args.samples))
     done = {json.loads(line)["index"] for line in out.open()} if out.exists() else set()
-    problems = [p for p in load_problems(args.start, args.limit) if p["index"] not in done]
+    problems = load_problems(args.start, args.limit, args.data)
+    problems = [p for p in problems if p["index"] not in done]
     settings = Settings()
     settings.engine.threads = args.threads or cpu_threads()
     engine = load_engine(model, settings)
@@ -228,19 +233,20 @@ def report(args: argparse.Namespace) -> None:
         found = _LABEL.search(path.stem)
         if found is None:
             continue
-        model, mode = path.stem[: found.start()], found.group(0)[1:]
+        model, mode = path.stem[: found.start()], found.group(1)
         rows = [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
         runs[(model, mode)] = sorted(rows, key=lambda r: r["index"])
     summary = {f"{model} {mode}": summarize(rows) for (model, mode), rows in runs.items()}
     gains = []
     for (model, mode), rows in runs.items():
-        cot = {r["index"]: r for r in runs.get((model, "cot"), [])}
+        base_mode = "bignum-cot" if mode.startswith("bignum-") else "cot"
+        cot = {r["index"]: r for r in runs.get((model, base_mode), [])}
         shared = [r for r in rows if r["index"] in cot]
-        if mode == "cot" or not shared:
+        if mode == base_mode or not shared:
             continue
         ours = sum(r["correct"] for r in shared) / len(shared)
         base = sum(cot[r["index"]]["correct"] for r in shared) / len(shared)
-        gains.append([model, f"{mode} vs cot", len(shared), f"{base:.1%}", f"{ours:.1%}",
+        gains.append([model, f"{mode} vs {base_mode}", len(shared), f"{base:.1%}", f"{ours:.1%}",
                       f"{(ours - base) * 100:+.1f} pts"])  # fmt: skip
     if args.json:
         print(json.dumps({"runs": summary, "gains": gains}, indent=2))
@@ -270,6 +276,9 @@ def main() -> None:
     runner = sub.add_parser("run", help="solve problems with one model in one mode")
     runner.add_argument("--model", default="test", help="test, eval or a GGUF path")
     runner.add_argument("--mode", choices=MODES, required=True)
+    runner.add_argument(
+        "--data", type=Path, default=DATA, help="problems in GSM8K's format (bench/data/...)"
+    )
     runner.add_argument("--samples", type=int, default=1, help="vote of K samples (maj@K)")
     runner.add_argument("--limit", type=int, default=200)
     runner.add_argument("--start", type=int, default=0)
