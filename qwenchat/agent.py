@@ -289,8 +289,17 @@ class Turn:
             if described is not None:
                 yield Notice(f"the model described a call to {described.name}; making it")
                 continue
-            # With no result that worked there is nothing to answer from: the reply stands.
-            echoed = not calls and bool(self._results(records)) and not self._answers(text, records)
+            # With no result that worked, a reply in words stands (there is nothing to
+            # answer from); an empty one gets the last resort.
+            echoed = (
+                bool(records)
+                and not calls
+                and (
+                    not self._answers(text, records)
+                    if self._results(records)
+                    else not _WORDS.search(text)
+                )
+            )
             if ((calls and repeat is not None) or echoed) and not stopped:
                 # It will not answer from the results in the conversation (it calls again,
                 # or echoes a result): ask once more with the results as plain facts.

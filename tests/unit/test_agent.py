@@ -517,3 +517,10 @@ def test_with_no_call_that_worked_the_reply_stands_and_no_error_is_shown_as_a_re
     assert [r.status for r in records(events)] == ["error"]
     assert turn.result is not None and not turn.result.fallback
     assert turn.result.text == reply  # not "boom: x" as if it were the answer
+
+
+def test_an_empty_reply_after_calls_that_all_failed_gets_the_last_resort() -> None:
+    turn, events, _ = run_turn([call("explode", reason="x"), ""], options=ON)
+    assert turn.result is not None and turn.result.fallback
+    assert "boom: x" in turn.result.text and turn.result.text.strip()
+    assert any(isinstance(e, Notice) and "did not answer" in e.text for e in events)
