@@ -64,8 +64,6 @@ class Vote(BaseModel):
     """How many samples gave the winning answer."""
     samples: int
     """How many samples were drawn (those without an answer included)."""
-    answers: list[str | None]
-    """Each sample's answer, in sample order (None: it gave none)."""
     winner: int | None
     """The number (0-based) of the first sample that gave the winning answer."""
 
@@ -102,7 +100,7 @@ def _as_number(text: str) -> Fraction | None:
         if numerator is None or denominator in (None, 0):
             return None
         return (-1 if sign else 1) * numerator / denominator  # type: ignore[operator]
-    if "/" in text and text.count("/") == 1:
+    if text.count("/") == 1:
         top, bottom = (part.strip() for part in text.split("/"))
         if _NUMBER.match(top) and _NUMBER.match(bottom) and Fraction(bottom) != 0:
             return Fraction(top) / Fraction(bottom)
@@ -116,12 +114,10 @@ def tally(answers: list[str | None]) -> Vote:
     keys = [normalise(a) if a is not None and a.strip() else None for a in answers]
     counts = Counter(k for k in keys if k is not None)
     if not counts:
-        return Vote(answer=None, votes=0, samples=len(answers), answers=answers, winner=None)
+        return Vote(answer=None, votes=0, samples=len(answers), winner=None)
     most = max(counts.values())
     winner = next(i for i, k in enumerate(keys) if k is not None and counts[k] == most)
-    return Vote(
-        answer=answers[winner], votes=most, samples=len(answers), answers=answers, winner=winner
-    )
+    return Vote(answer=answers[winner], votes=most, samples=len(answers), winner=winner)
 
 
 StartSample = Callable[[Engine, list[Message], Sampling, ExitStack], Turn | TirTurn]

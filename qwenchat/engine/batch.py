@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 MAX_SEQUENCES = 16
 """The most replies one batch decodes (``--samples`` is at most this)."""
-_END = -1  # in a sequence's buffer: the reply ended there
+_END = None  # in a sequence's buffer: the reply ended there
 
 
 class BatchContext:
@@ -66,16 +66,17 @@ class BatchContext:
 
 
 class _Sequence:
-    """One reply of a batch: its sampler, where it stands, and tokens not yet read."""
+    """One reply of a batch: its sampler, where it stands, and the tokens (with their
+    text, decoded once here) not yet read."""
 
     def __init__(self, sampler: _internals.LlamaSampler, stop: Sequence[str]) -> None:
         self.sampler = sampler
-        self.buffer: deque[int] = deque()
+        self.buffer: deque[tuple[int, str] | None] = deque()
         self.live = True  # still decoded each step
         self.sampled = 0
         self.logits_at = 0  # the batch index of the logits its next token comes from
         self.stop = StopStrings(stop)
-        self.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
 
 class Batch:
@@ -152,8 +153,9 @@ class Batch:
                 sequence.buffer.append(_END)
                 sequence.live = False
                 continue
-            sequence.buffer.append(token)
-            hit = sequence.stop.feed(sequence.text.decode(engine._piece(token)))
+            text = sequence.decoder.decode(engine._piece(token))
+            sequence.buffer.append((token, text))
+            hit = sequence.stop.feed(text)
             if hit is not None or sequence.sampled >= self.max_tokens:
                 sequence.live = False  # the driver ends the reply on the same token
             else:
@@ -194,10 +196,9 @@ class _BatchDecode(Decode):
         self.number = number
         self.sequence = batch.sequences[number]
         self.out: list[int] = []
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def pieces(self) -> Iterator[Piece]:
-        engine, sequence = self.batch.engine, self.sequence
+        sequence = self.sequence
         try:
             while True:
                 if not sequence.buffer:
@@ -205,17 +206,18 @@ class _BatchDecode(Decode):
                         return
                     self.batch.step()
                     continue
-                token = sequence.buffer.popleft()
-                if token == _END:
+                item = sequence.buffer.popleft()
+                if item is _END:
                     self.ended = True
                     return
+                token, text = item
                 self.out.append(token)
-                yield Piece(self.decoder.decode(engine._piece(token)))
+                yield Piece(text)
         finally:
             self.batch.close(self.number)
 
     def flush(self) -> str:
-        return self.decoder.decode(b"", final=True)
+        return self.sequence.decoder.decode(b"", final=True)
 
     def finish(self, completion: Completion) -> None:
         self.batch.engine._remember(completion.text, self.out)
