@@ -102,6 +102,11 @@ class SandboxSettings(BaseModel):
     limits: Limits = Limits()
 
 
+MAX_SAMPLES = 16
+"""The most samples one vote draws (``--samples``, ``tir.samples``; a llama.cpp batch
+holds that many sequences)."""
+
+
 class TirSettings(BaseModel):
     """Tool-integrated reasoning mode (``--tir``, the TUI's TIR mode)."""
 
@@ -110,7 +115,7 @@ class TirSettings(BaseModel):
     samples: int = Field(
         1,
         ge=1,
-        le=16,
+        le=MAX_SAMPLES,
         description="solutions to sample and vote on per question (self-consistency);"
         " 1: a single run at the chat's sampling",
     )

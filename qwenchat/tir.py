@@ -149,13 +149,14 @@ class TirTurn:
             code = code_to_run(text, completion)
             if code is None:
                 break
-            if code.strip() in failed and self._told_to_change:
+            key = code.strip()
+            if key in failed and self._told_to_change:
                 gave_up = True
                 yield Notice("the model sent the same failing code again; no answer from this run")
                 break
-            record = yield from self._run(code, len(records) + 1, failed.get(code.strip()))
+            record = yield from self._run(code, len(records) + 1, failed.get(key))
             if record.status == "error":
-                failed[code.strip()] = _last_line(record.result)
+                failed[key] = _last_line(record.result)
             records.append(record)
             block = output_block(text, record.result)
             pieces.append(block)

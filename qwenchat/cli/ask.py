@@ -219,8 +219,10 @@ def ask(
     # tokenizer takes: they become U+FFFD, as invalid UTF-8 does everywhere else.
     words = " ".join(prompt or []).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = build_prompt(words.strip(), stdin_text)
-    if samples is not None and not 1 <= samples <= 16:
-        raise InputError(f"--samples must be from 1 to 16, not {samples}")
+    from qwenchat.config import MAX_SAMPLES
+
+    if samples is not None and not 1 <= samples <= MAX_SAMPLES:
+        raise InputError(f"--samples must be from 1 to {MAX_SAMPLES}, not {samples}")
     if retry and (text.strip() or not session):
         raise InputError("--retry needs --session NAME and no prompt: it answers the last one")
     if not text.strip() and not retry:

@@ -27,7 +27,7 @@ import llama_cpp
 from llama_cpp import _internals
 
 from qwenchat.chatml import Segment
-from qwenchat.config import Sampling
+from qwenchat.config import MAX_SAMPLES, Sampling
 from qwenchat.engine.base import Completion, Constraint, EngineInfo, StopStrings
 from qwenchat.engine.driver import Decode, DrivenEngine, Piece
 from qwenchat.errors import GenerationError
@@ -35,8 +35,8 @@ from qwenchat.errors import GenerationError
 if TYPE_CHECKING:
     from qwenchat.engine.llama import LlamaEngine
 
-MAX_SEQUENCES = 16
-"""The most replies one batch decodes (``--samples`` is at most this)."""
+MAX_SEQUENCES = MAX_SAMPLES
+"""The most replies one batch decodes: a vote's most samples."""
 _END = None  # in a sequence's buffer: the reply ended there
 
 
