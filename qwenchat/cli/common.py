@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from qwenchat.safetext import shown
+from qwenchat.safetext import shown, shown_json
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -151,8 +150,8 @@ def terminal_approver() -> Approver | None:
         return None
 
     def ask(tool: Tool, arguments: dict[str, Any]) -> Approval:
-        shown = json.dumps(arguments, ensure_ascii=False)
-        tty.write(f"qwenchat: run {tool.name} {shown}? [y]es, [a]lways, [N]o: ")
+        # The arguments are the model's: inert, as everything else it wrote.
+        tty.write(f"qwenchat: run {tool.name} {shown_json(arguments)}? [y]es, [a]lways, [N]o: ")
         tty.flush()
         answer = tty.readline().strip().lower()
         return (

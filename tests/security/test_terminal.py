@@ -206,3 +206,76 @@ async def test_the_tui_draws_what_the_model_and_tools_wrote_inert(tmp_path: Path
             assert inert(drawn) and "\r" not in drawn
             # The store keeps the exact text.
             assert HOSTILE in store.history(app.state.session.id)[1].content
+
+
+@pytest.mark.asyncio
+async def test_the_tui_draws_tool_calls_approval_and_session_titles_inert(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qwenchat.tui.screens.approval import ApprovalScreen
+    from tests.tui.conftest import SHOUT_TOOL, call, wait_for
+
+    monkeypatch.setenv("QWENCHAT_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("QWENCHAT_DATA_DIR", str(tmp_path / "data"))
+    tools = tmp_path / "config" / "tools"
+    tools.mkdir(parents=True)
+    (tools / "shout.py").write_text(SHOUT_TOOL, encoding="utf-8")
+    with SessionStore(tmp_path / "s.db") as store:
+        store.create_session(title=f"old{HOSTILE}")  # listed in the sidebar
+        app = make_app(
+            store, [call("shout", text=f"hi{HOSTILE}"), f"It said HI{HOSTILE}"], tools=True
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            await pilot.press("ctrl+b")  # the sessions sidebar
+            await send(pilot, "shout", wait=False)
+            await wait_for(pilot, lambda: isinstance(app.screen, ApprovalScreen), "approval")
+            asking = _drawn_text(app)
+            assert "shout" in asking and inert(asking) and "\r" not in asking
+            await pilot.press("y")
+            await wait_for(pilot, lambda: app.tracked.replies_ended, "the reply")
+            await pilot.pause(0.3)
+            drawn = _drawn_text(app)
+            assert "✓ shout" in drawn and "old" in drawn and "It said HI" in drawn
+            assert inert(drawn) and "\r" not in drawn
+
+
+# --- ask's own lines: the approval question and the progress lines ---------------------
+
+
+def test_the_approval_question_shows_the_models_arguments_inert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from qwenchat.cli import common
+    from qwenchat.tools.registry import tool_from_function
+
+    class Tty(io.StringIO):
+        def readline(self, *_: object) -> str:
+            return "y\n"
+
+    tty = Tty()
+    monkeypatch.setattr(common, "open", lambda *_a, **_k: tty, raising=False)
+    approve = common.terminal_approver()
+    assert approve is not None
+
+    def echo(text: str) -> str:
+        """Echo."""
+        return text
+
+    assert approve(tool_from_function(echo), {"text": HOSTILE + "\u2028"}) == "once"
+    asked = tty.getvalue()
+    assert "run echo" in asked and inert(asked) and "\u2028" not in asked
+
+
+def test_the_progress_lines_show_calls_and_results_inert(capsys: pytest.CaptureFixture) -> None:
+    from qwenchat.agent import ToolCallFinished, ToolCallRecord, ToolCallStarted
+    from qwenchat.cli.ask import _progress
+
+    _progress(ToolCallStarted(id="1", name="python", arguments={"code": HOSTILE}))
+    record = ToolCallRecord(id="1", name="python", arguments={}, status="ok", result=HOSTILE)
+    _progress(ToolCallFinished(record=record))
+    lines = capsys.readouterr().err
+    assert "→ python" in lines and "← python [ok" in lines
+    assert inert(lines) and "␛]52" in lines

@@ -8,7 +8,7 @@ from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.markup import escape
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -39,7 +39,10 @@ class ApprovalScreen(ModalScreen[Approval]):
         else:
             body = Syntax(shown_json(self.arguments, indent=2), "json")
         with Vertical(id="dialog"):
-            yield Label(f"The model wants to run [b]{escape(shown(self.tool))}[/b]", id="title")
+            title = Content.from_markup(
+                "The model wants to run [b]$tool[/b]", tool=shown(self.tool)
+            )
+            yield Label(title, id="title")
             with VerticalScroll(id="arguments"):
                 yield Static(body)
             yield Label(self.sandbox, id="sandbox")

@@ -7,7 +7,7 @@ from typing import Any
 from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.markup import escape
+from textual.content import Content
 from textual.widgets import Collapsible, Label, Static
 
 from qwenchat.agent import ToolCallRecord
@@ -96,10 +96,10 @@ def _shown_arguments(name: str, arguments: Any) -> Static:
     return Static(shown_json(arguments), classes="arguments", markup=False)
 
 
-def _title(mark: str, name: str, rest: str) -> str:
-    """A panel's title, which Textual reads as markup: the model wrote the name and the
-    arguments, so both are escaped."""
-    return f"{mark} {escape(shown(name))} {escape(rest)}"
+def _title(mark: str, name: str, rest: str) -> Content:
+    """A panel's title: the model wrote the name and the arguments, so both are text,
+    never markup."""
+    return Content(f"{mark} {shown(name)} {rest}")
 
 
 class ToolCallPanel(Collapsible):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
@@ -14,9 +14,15 @@ from qwenchat.safetext import shown
 from qwenchat.store import Session
 
 
-def session_label(session: Session) -> str:
+def session_label(session: Session) -> Content:
+    """Title over date. The title may be the model's or an import's: a variable of the
+    markup, never parsed as markup itself (escaping misses Textual's ``[2J...]`` tags)."""
     title = session.title or session.name or f"session {session.id}"
-    return f"{escape(shown(title[:40]))}\n[dim]{session.updated:%Y-%m-%d %H:%M}[/]"
+    return Content.from_markup(
+        "$title\n[dim]$updated[/]",
+        title=shown(title[:40]),
+        updated=f"{session.updated:%Y-%m-%d %H:%M}",
+    )
 
 
 class SessionList(OptionList):
