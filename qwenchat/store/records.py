@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qwenchat.chatml import CallStatus, Message, ToolCall, to_message
 
 Role = Literal["system", "user", "assistant", "tool"]
 SqlInt = Annotated[int, Field(ge=0, lt=2**63)]
 """An id or a count: what an SQLite INTEGER holds (an import file may say anything)."""
+
+
+def _utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last datetime in UTC
+        raise ValueError("the time is out of range in UTC") from None
+
+
+Moment = Annotated[datetime, AfterValidator(_utc)]
+"""A point in time, in UTC (the store keeps UTC text, so that text order is time order)."""
 
 
 class Session(BaseModel):
@@ -26,8 +37,8 @@ class Session(BaseModel):
     system_prompt: str | None = None
     model: str | None = None
     sampling: dict[str, Any] | None = None
-    created: datetime
-    updated: datetime
+    created: Moment
+    updated: Moment
     head_id: SqlInt | None = None
 
 
@@ -47,7 +58,7 @@ class MessageNode(BaseModel):
     duration_s: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     prompt_tokens: SqlInt | None = None
     completion_tokens: SqlInt | None = None
-    created: datetime
+    created: Moment
     complete: bool = True
 
     def to_message(self) -> Message:

@@ -375,8 +375,12 @@ def is_session_id(ref: str) -> bool:
 def check_session_name(name: str | None) -> None:
     """Raise :class:`StoreInputError` for a name a session cannot have."""
     # A name of digits would read as an id in get_session().
-    if name is not None and (not name.strip() or is_session_id(name)):
+    if name is None:
+        return
+    if not name.strip() or is_session_id(name):
         raise StoreInputError(f"bad session name {name!r}: use some text, not only digits")
+    if not name.isprintable():  # a name is typed and shown: no control characters
+        raise StoreInputError(f"bad session name {name!r}: use printable characters only")
 
 
 def _insert_session(db: sqlite3.Connection, columns: dict[str, Any]) -> int:

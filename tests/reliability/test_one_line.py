@@ -9,6 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +108,9 @@ def _export(**message: Any) -> str:
             "nested",
         ),
         ("\x00\x01garbage", "not a JSON file"),
+        (_export(created="9999-12-31T23:00:00-05:00"), "out of range"),
     ],
-    ids=["surrogate", "huge-count", "inf-duration", "deep-nesting", "garbage"],
+    ids=["surrogate", "huge-count", "inf-duration", "deep-nesting", "garbage", "far-future"],
 )
 def test_a_bad_import_is_one_line_and_imports_nothing(
     env: dict[str, str], tmp_path: Path, text: str, says: str
@@ -144,6 +148,89 @@ def test_any_json_as_an_export_is_a_store_input_error_or_a_document(value: Any) 
     ):
         with contextlib.suppress(StoreInputError):
             parse_document(json.dumps(doc))
+
+
+_moment = st.builds(
+    lambda moment, offset: moment.replace(tzinfo=timezone(timedelta(minutes=offset))).isoformat(),
+    st.sampled_from([datetime.min, datetime.max]) | st.datetimes(),  # the edges, in any zone
+    st.integers(-23 * 60, 23 * 60),
+)
+_count = st.none() | st.integers(min_value=0) | st.integers() | st.floats()
+_node = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["system", "user", "assistant"]),
+        "content": st.text(max_size=20),
+        "created": _moment,
+        "prompt_tokens": _count,
+        "duration_s": _count,
+    }
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    session=st.fixed_dictionaries(
+        {
+            "id": st.integers(min_value=0, max_value=9),
+            "name": st.none() | st.text(max_size=10),
+            "created": _moment,
+            "updated": _moment,
+        }
+    ),
+    nodes=st.lists(_node, max_size=4),
+)
+def test_any_well_shaped_export_imports_or_is_a_store_input_error(
+    tmp_path: Path, session: dict[str, Any], nodes: list[dict[str, Any]]
+) -> None:
+    """Past the format check (a chain of messages, so that the tree holds): times in any
+    zone, counts of any size and type."""
+    messages = [{"id": i, "parent_id": i - 1 if i else None, **n} for i, n in enumerate(nodes)]
+    session["head_id"] = len(nodes) - 1 if nodes else None
+    doc = {"format": "qwenchat-session", "version": 1, "session": session, "messages": messages}
+    with SessionStore(tmp_path / "fuzz.db") as store, contextlib.suppress(StoreInputError):
+        imported = store.import_session(json.dumps(doc))
+        assert len(store.history(imported.id)) == len(nodes)
+
+
+# --- stdin ------------------------------------------------------------------------------
+
+
+def _run_with_stdin(data: bytes, env: dict[str, str], url: str) -> subprocess.CompletedProcess:
+    qwenchat = [sys.executable, "-c", "from qwenchat.cli import main; main()"]
+    return subprocess.run(
+        [*qwenchat, "ask", "--engine", url, "summarise"],
+        input=data,
+        capture_output=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.binary(max_size=300)
+    | st.text(max_size=300).map(str.encode)
+    | _json.map(json.dumps).map(str.encode)
+    | st.sampled_from([b"\xff\xfe", b"a\x00b", b"\xed\xa0\x80", "é".encode("latin-1")])
+)
+def test_any_stdin_is_a_reply_or_one_line_never_a_traceback(
+    server: FakeServer,  # noqa: F811
+    env: dict[str, str],
+    data: bytes,
+) -> None:
+    server.reply(["A summary."])
+    done = _run_with_stdin(data, env, server.url)
+    stderr = done.stderr.decode(errors="replace")
+    assert "Traceback" not in stderr, stderr
+    if done.returncode == 0:
+        assert done.stdout.decode() == "A summary.\n"
+    else:
+        assert done.returncode == 2 and stderr.startswith("qwenchat: stdin is ")
+        assert len(stderr.splitlines()) == 1
 
 
 # --- what servers send -------------------------------------------------------------------

@@ -279,3 +279,25 @@ def test_the_progress_lines_show_calls_and_results_inert(capsys: pytest.CaptureF
     lines = capsys.readouterr().err
     assert "→ python" in lines and "← python [ok" in lines
     assert inert(lines) and "␛]52" in lines
+
+
+def test_a_session_name_with_control_characters_is_refused_in_one_line(
+    env: dict[str, str],
+) -> None:
+    result = run_cli(
+        "ask", "--engine", "http://127.0.0.1:9", "--session", "n\x1b]0;x\x07", "hi", env=env
+    )
+    assert result.returncode == 2 and "printable" in result.stderr
+    assert inert(result.stderr) and len(result.stderr.splitlines()) == 1
+
+
+def test_a_stored_name_with_control_characters_is_listed_inert(env: dict[str, str]) -> None:
+    import sqlite3
+
+    path = Path(env["QWENCHAT_DATA_DIR"]) / "sessions.db"
+    with SessionStore(path) as store:
+        store.create_session(name="plain")
+    with sqlite3.connect(path) as db:  # as an older qwenchat, which took any name, stored it
+        db.execute("UPDATE sessions SET name = ?", (f"n{HOSTILE}",))
+    listed = run_cli("sessions", "list", env=env)
+    assert listed.returncode == 0 and inert(listed.stdout) and "n␛]52" in listed.stdout
