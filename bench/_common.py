@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,15 @@ T = TypeVar("T")
 
 class BenchError(Exception):
     """The benchmark cannot run (no model, a contender crashed...)."""
+
+
+class Crashed(BenchError):
+    """A contender's process died from a signal (``SIGSEGV``...): a result in itself for
+    a benchmark that compares builds, one of which may crash on this CPU."""
+
+    def __init__(self, message: str, signal_name: str) -> None:
+        super().__init__(message)
+        self.signal_name = signal_name
 
 
 # --- arguments and setup -------------------------------------------------------
@@ -170,7 +180,10 @@ def run(cmd: Sequence[str], *, env: dict[str, str] | None = None) -> tuple[float
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise BenchError(f"{' '.join(cmd[:3])}... exited with {proc.returncode}:\n{tail}")
+        message = f"{' '.join(cmd[:3])}... exited with {proc.returncode}:\n{tail}"
+        if proc.returncode < 0:
+            raise Crashed(message, signal.Signals(-proc.returncode).name)
+        raise BenchError(message)
     return elapsed, proc.stdout
 
 

@@ -37,6 +37,7 @@ from collections.abc import Callable
 
 from _common import (
     BENCH_DIR,
+    Crashed,
     Report,
     cpu_threads,
     interleave,
@@ -88,8 +89,18 @@ def main() -> None:
         cfg = {**base, "extra_buffers": loads, "rounds": rounds}
         return run_json([python, script, json.dumps(cfg)])
 
+    crashed: dict[tuple[str, bool], str] = {}
+
     def contender(python: str, extra: bool) -> dict:
-        out = child(python, [extra])
+        """One run, or ``{"crashed": "SIGSEGV"}``: a build that crashes on this CPU (the
+        AMX build with extra buffers on) is a result, and is not run again."""
+        if (python, extra) in crashed:
+            return {"crashed": crashed[python, extra]}
+        try:
+            out = child(python, [extra])
+        except Crashed as exc:
+            crashed[python, extra] = exc.signal_name
+            return {"crashed": exc.signal_name}
         [load] = out["loads"]
         return {**load["runs"][0], "repack": load["repack"], "system_info": out["system_info"]}
 
@@ -103,8 +114,9 @@ def main() -> None:
         args.repeats,
         args.warmup,
     )
-    pp = {name: median([r["pp"] for r in rs]) for name, rs in runs.items()}
-    tg = {name: median([r["tg"] for r in rs]) for name, rs in runs.items()}
+    ran = {name: [r for r in rs if "crashed" not in r] for name, rs in runs.items()}
+    pp = {name: median([r["pp"] for r in rs]) for name, rs in ran.items() if rs}
+    tg = {name: median([r["tg"] for r in rs]) for name, rs in ran.items() if rs}
     report = Report(
         "llama_build",
         {
@@ -119,36 +131,50 @@ def main() -> None:
     )
     report.table(
         ["contender", "prompt tok/s", "decode tok/s", "CPU_REPACK", "decode runs (tok/s)"],
-        [
-            [
-                NAMES[name],
-                f"{pp[name]:.1f}",
-                f"{tg[name]:.2f}",
-                "/".join(sorted({"yes" if r["repack"] else "no" for r in rs})),
-                " ".join(f"{r['tg']:.2f}" for r in rs),
-            ]
-            for name, rs in runs.items()
-        ],
+        [_row(name, rs, runs[name]) for name, rs in ran.items()],
     )
     for name in ("a", "b"):
-        report.note(f"system info of {name}: {runs[name][0]['system_info']}")
-    texts = {r["text"] for rs in runs.values() for r in rs}
-    report.ratio("prompt a/b", pp["a"] / pp["b"])
-    report.ratio("decode a/b", tg["a"] / tg["b"])
-    report.ratio("prompt a/a-off (repack's gain)", pp["a"] / pp["a-off"])
-    report.ratio("decode a/a-off (repack's gain)", tg["a"] / tg["a-off"])
+        if ran[name]:
+            report.note(f"system info of {name}: {ran[name][0]['system_info']}")
+    texts = {r["text"] for rs in ran.values() for r in rs}
+    for label, x, y in (("a/b", "a", "b"), ("a/a-off (repack's gain)", "a", "a-off")):
+        if x in pp and y in pp:
+            report.ratio(f"prompt {label}", pp[x] / pp[y])
+            report.ratio(f"decode {label}", tg[x] / tg[y])
     if args.paired:
-        texts |= paired(report, child, {"a": sys.executable, "b": args.other_python}, args.paired)
+        builds = {"a": sys.executable, "b": args.other_python}
+        texts |= paired(report, child, builds, args.paired, crashed)
     if len(texts) > 1:
         report.warn(f"greedy decoding differs between contenders: {sorted(texts)!r}")
     report.emit(args.json)
 
 
-def paired(report: Report, child: Callable[..., dict], builds: dict[str, str], rounds: int) -> set:
+def _row(name: str, ran: list[dict], runs: list[dict]) -> list[str]:
+    if not ran:
+        return [NAMES[name], f"crashed ({runs[0]['crashed']})", "-", "-", "-"]
+    return [
+        NAMES[name],
+        f"{median([r['pp'] for r in ran]):.1f}",
+        f"{median([r['tg'] for r in ran]):.2f}",
+        "/".join(sorted({"yes" if r["repack"] else "no" for r in ran})),
+        " ".join(f"{r['tg']:.2f}" for r in ran),
+    ]
+
+
+def paired(
+    report: Report,
+    child: Callable[..., dict],
+    builds: dict[str, str],
+    rounds: int,
+    crashed: dict[tuple[str, bool], str],
+) -> set:
     """Each build's extra-buffers-on and -off loads in one process, alternating; returns
-    the decoded texts seen."""
+    the decoded texts seen. A build that crashed with either load is left out."""
     rows, texts = [], set()
     for name, python in builds.items():
+        if (python, True) in crashed or (python, False) in crashed:
+            report.note(f"paired {name}: left out, it crashed on this CPU")
+            continue
         on, off = child(python, [True, False], rounds)["loads"]
         med = {
             key: [median([r[key] for r in load["runs"]]) for load in (on, off)]

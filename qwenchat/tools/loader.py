@@ -18,6 +18,7 @@ rest still load. Later directories win name clashes (see
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import inspect
 import sys
@@ -101,8 +102,10 @@ class _ImportTimeout(Exception):
 
 def _import_in_time(path: Path) -> ModuleType:
     """:func:`_import` on a daemon thread, given :data:`IMPORT_TIMEOUT_S`: a file that
-    loops at import must not hang ``tools list`` or the app. (A thread cannot be
-    stopped: such a file runs on, unobserved, until the process ends.)"""
+    loops at import must not hang ``tools list`` or the app, nor burn a core for the
+    rest of the session. A thread cannot be killed, but a Python loop can be interrupted:
+    the timeout is raised inside the thread (CPython's ``PyThreadState_SetAsyncExc``,
+    checked between bytecodes; a file blocked inside C code runs on)."""
     found: list[ModuleType] = []
     failed: list[BaseException] = []
 
@@ -116,6 +119,10 @@ def _import_in_time(path: Path) -> ModuleType:
     thread.start()
     thread.join(IMPORT_TIMEOUT_S)
     if thread.is_alive():
+        assert thread.ident is not None
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(thread.ident), ctypes.py_object(_ImportTimeout)
+        )
         raise _ImportTimeout
     if failed:
         raise failed[0]

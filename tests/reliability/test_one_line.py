@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -381,6 +382,21 @@ def test_a_tool_file_that_loops_at_import_does_not_hang_tools_list(
     result = run_cli("tools", "list", "--tools-dir", str(directory), env=env)
     assert result.returncode == 0 and "calculator" in result.stdout
     assert "did not finish importing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_tool_file_that_loops_at_import_is_stopped_not_left_burning_a_core(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qwenchat.tools import loader
+
+    monkeypatch.setattr(loader, "IMPORT_TIMEOUT_S", 0.5)
+    (tmp_path / "spin.py").write_text("n = 0\nwhile True:\n    n += 1\n")
+    problems = load_tools([tmp_path]).problems
+    assert any("did not finish importing" in p for p in problems)
+    spinning = [t for t in threading.enumerate() if t.name == "import:spin.py"]
+    for thread in spinning:
+        thread.join(2.0)
+    assert not any(t.is_alive() for t in spinning)
 
 
 @pytest.mark.parametrize(

@@ -278,3 +278,21 @@ def test_running_as_root_can_always_bound_the_sandbox() -> None:
     if os.geteuid() != 0:
         pytest.skip("only root is sure to be able to make a cgroup")
     assert cgroup.probe() is None
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_without_a_cgroup_each_process_is_still_bounded_and_doctor_says_so(
+    layer: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented fallback where no cgroup can be made (a user without a delegated
+    cgroup v2 subtree): RLIMIT_AS per process, and the report says it is per process."""
+    skip_unless_usable(layer)
+    monkeypatch.setattr(cgroup, "probe", lambda: "no cgroup file system is mounted")
+    with Sandbox(layer, timeout=20, limits=Limits(memory_mb=256, processes=4)) as sb:
+        result = sb.run("block = bytearray(400 * 2**20)")
+        assert sb.cgroup is None
+        assert result.error is not None and "MemoryError" in result.error
+        assert sb.run("print(len(bytearray(64 * 2**20)))").stdout == f"{64 * 2**20}\n"
+        bound = sb.memory_bound
+    assert "per process only (256 MiB each, up to 4 processes)" in bound
+    assert "no cgroup file system is mounted" in bound
