@@ -283,7 +283,8 @@ def ask(
     if session:
         use_kv_cache(engine, settings)
     if verbose:
-        err(engine.info().describe())
+        for line in engine.info().describe().splitlines():  # one prefixed line each
+            err(line)
     if verbose and code_ok:
         err(describe_sandbox(settings))
     chat = Chat(

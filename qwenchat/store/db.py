@@ -40,7 +40,11 @@ def open_db(path: Path, timeout: float) -> tuple[sqlite3.Connection, str | None]
 
     Returns the connection and a one-line notice when a damaged file was moved aside.
     """
-    if path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a directory on the way that this user may not enter
+        raise StoreError(f"cannot open the session store {path}: {exc.strerror}") from None
+    if exists and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         return _connect_read_only(path, timeout), (
             f"the session store {path} is read-only here: sessions can be read, but"
             " nothing new is saved"

@@ -81,6 +81,7 @@ def test_ask_verbose_says_the_guard_is_on_and_answers(
     assert result.returncode == 0, result.stderr
     assert "Paris" in result.stdout
     note = next(line for line in result.stderr.splitlines() if "Intel AMX" in line)
+    assert note.startswith("qwenchat: ")  # a line of its own, like every other
     assert "without extra buffer types" in note and "engine.amx = true" in note
 
 

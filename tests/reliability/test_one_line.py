@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -437,6 +440,60 @@ def test_a_read_only_store_can_be_read_and_says_what_it_cannot_do(
         assert [s.name for s in store.list_sessions()] == ["kept"]
         with pytest.raises(StoreError, match=r"readonly|read-only"):
             store.create_session(name="new")
+
+
+@pytest.fixture
+def as_nobody() -> Iterator[tuple[Path, Callable[..., subprocess.CompletedProcess[str]]]]:
+    """A directory anyone may enter, and a runner of qwenchat as nobody with its data dir
+    there (root ignores file modes, so only another user sees them)."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to run qwenchat as another user")
+    top = Path(tempfile.mkdtemp(prefix="qwenchat-nobody-"))
+    top.chmod(0o755)
+    (top / "cache").mkdir(mode=0o777)
+    (top / "cache").chmod(0o777)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    environment = {
+        **os.environ,
+        "HOME": str(top),
+        "QWENCHAT_CONFIG_DIR": str(top / "cfg"),
+        "QWENCHAT_DATA_DIR": str(top / "data"),
+        "QWENCHAT_CACHE_DIR": str(top / "cache"),
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [*nobody, sys.executable, "-c", "from qwenchat.cli import main; main()"]
+        return subprocess.run(
+            [*command, *args], capture_output=True, text=True, env=environment, timeout=60
+        )
+
+    yield top, run
+    shutil.rmtree(top)
+
+
+def test_a_read_only_data_dir_lists_sessions_and_refuses_writes_in_one_line(
+    as_nobody: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]],
+) -> None:
+    top, run = as_nobody
+    with SessionStore(top / "data" / "sessions.db") as store:
+        store.create_session(name="kept")
+    for path in (top / "data", *(top / "data").iterdir()):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    listed = run("sessions", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "kept" in listed.stdout and "Traceback" not in listed.stderr
+    assert "read-only" in listed.stderr and len(listed.stderr.splitlines()) == 1
+    renamed = run("sessions", "rename", "kept", "other")
+    assert renamed.returncode == 1 and "Traceback" not in renamed.stderr, renamed.stderr
+    assert renamed.stderr.splitlines()[-1].startswith("qwenchat: ")
+
+
+def test_a_data_dir_nobody_may_enter_is_one_line(
+    as_nobody: tuple[Path, Callable[..., subprocess.CompletedProcess[str]]],
+) -> None:
+    top, run = as_nobody
+    (top / "data").mkdir(mode=0o700)
+    assert "Permission denied" in one_line(run("sessions", "list"), 1)
 
 
 def test_an_uncreatable_data_dir_is_one_line(env: dict[str, str], tmp_path: Path) -> None:

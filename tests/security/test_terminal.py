@@ -301,3 +301,25 @@ def test_a_stored_name_with_control_characters_is_listed_inert(env: dict[str, st
         db.execute("UPDATE sessions SET name = ?", (f"n{HOSTILE}",))
     listed = run_cli("sessions", "list", env=env)
     assert listed.returncode == 0 and inert(listed.stdout) and "n␛]52" in listed.stdout
+
+
+def test_tools_run_shows_a_tools_result_and_error_inert(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "hostile.py").write_text(
+        "def echo(text: str) -> str:\n"
+        '    """Echo a text.\n\n    Args:\n        text: the text.\n    """\n'
+        "    return text\n\n\n"
+        "def fail(text: str) -> str:\n"
+        '    """Fail with a text.\n\n    Args:\n        text: the text.\n    """\n'
+        "    raise ValueError(text)\n"
+    )
+    arguments = json.dumps({"text": HOSTILE})
+    echoed = run_cli("tools", "run", "echo", arguments, "--yes", "--tools-dir", str(tools), env=env)
+    failed = run_cli("tools", "run", "fail", arguments, "--yes", "--tools-dir", str(tools), env=env)
+    assert echoed.returncode == 0 and "␛]52" in echoed.stdout
+    assert failed.returncode == 1 and "␛]52" in failed.stderr
+    for result in (echoed, failed):
+        assert inert(result.stdout) and inert(result.stderr) and "\r" not in result.stdout
