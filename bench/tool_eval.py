@@ -39,6 +39,7 @@ LABELS = {
     "described_calls": "+described",
     "example_guard": "+examples",
     "prose_answers": "+prose",
+    "routed_calls": "+routed",
 }
 BEFORE = dict.fromkeys(TECHNIQUES, False)
 MODES = {

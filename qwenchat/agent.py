@@ -159,8 +159,13 @@ class AgentOptions(BaseModel):
     described_calls: bool = True
     """Make the call a reply only describes ("you can use the `get_weather` function with
     city set to Osaka"), once per turn: the round again, from a call opening that names
-    that tool, under the call grammar. All five are on by default: their figures on the
-    0.5B and 1.5B models, each on and off, are in docs/benchmarks.md."""
+    that tool, under the call grammar."""
+    routed_calls: bool = True
+    """When the turn's first call goes to a tool under which the user's question is far
+    less likely than under another (:mod:`qwenchat.routing`), make the call of that other
+    tool instead: the round again, from a call opening, under its grammar. All six are
+    on by default: their figures on the 0.5B and 1.5B models, each on and off, are in
+    docs/benchmarks.md."""
 
 
 TECHNIQUES = (
@@ -169,6 +174,7 @@ TECHNIQUES = (
     "example_guard",
     "constrained_calls",
     "described_calls",
+    "routed_calls",
 )
 """The :class:`AgentOptions` flags of the loop's techniques for small models (each can be
 switched off to measure it: ``bench/tool_eval.py``)."""
@@ -265,6 +271,7 @@ class Turn:
         self._told_dropped = False
         self._steered: set[str] = set()  # tools whose docstring example the model copied
         self._made_described = False  # a described call was made this turn
+        self._routed = False  # the turn's first call was checked against the routing
 
     def cancel(self) -> None:
         """Stop the current reply within one token and run no further round (any thread)."""
@@ -278,16 +285,18 @@ class Turn:
         repeat: ToolCallRecord | None = None  # set: this round must answer, not call
         text = ""
         model_wrote = True  # the final text is the model's (not a tool result given for it)
-        described: Tool | None = None  # this round makes the call the last one described
+        described: dict[str, Any] | None = None  # the spec of the call this round makes
         for _ in range(self.options.max_rounds):
             text, calls, completion = yield from self._generate(
                 answer_only=repeat is not None, call=described
             )
             completions.append(completion)
             stopped = completion.finish_reason == "cancelled" or self._cancelled
-            described = None if stopped or repeat else self._described(text, calls, records)
+            described, why = (
+                (None, "") if stopped or repeat else self._call_to_make(text, calls, records)
+            )
             if described is not None:
-                yield Notice(f"the model described a call to {described.name}; making it")
+                yield Notice(why)
                 continue
             # With no result that worked, a reply in words stands (there is nothing to
             # answer from); an empty one gets the last resort.
@@ -388,6 +397,70 @@ class Turn:
         given = "\n".join([self._question().content, *(json.dumps(r.arguments) for r in records)])
         return uses_results(text, [result for _, result in self._results(records)], given)
 
+    def _call_to_make(
+        self, text: str, calls: list[ParsedCall], records: list[ToolCallRecord]
+    ) -> tuple[dict[str, Any] | None, str]:
+        """The spec of the call the next round makes instead of this reply, and why: the
+        call it describes, the call it should have made, or its call without the value it
+        copied from the tool's example."""
+        described = self._described(text, calls, records)
+        if described is not None:
+            why = f"the model described a call to {described.name}; making it"
+            return described.spec(), why
+        rerouted = self._rerouted(calls, records)
+        if rerouted is not None:
+            why = f"the question is about {rerouted.name}, not {calls[0].name}: calling it instead"
+            return rerouted.spec(), why
+        return self._uncopied(calls)
+
+    def _uncopied(self, calls: list[ParsedCall]) -> tuple[dict[str, Any] | None, str]:
+        """A reply's one call, made again with the argument it copied from the tool's
+        docstring example restricted to the phrases of the user's message
+        (:mod:`qwenchat.provenance`); once per tool and turn. Small models repeat a copy
+        they are told about in an error, and, forbidden the copy alone, write its
+        neighbour (``Ghert`` for ``Ghent``); offered the user's words, they pick theirs."""
+        if not self.options.example_guard or len(calls) != 1 or self.tools is None:
+            return None, ""
+        tool = self.tools.get(calls[0].name or "")
+        if tool is None or tool.name in self._steered:
+            return None, ""
+        from qwenchat.callgrammar import restricted
+        from qwenchat.provenance import copied_argument, phrases
+        from qwenchat.tools import ToolArgumentError
+
+        try:
+            arguments = tool.validate(calls[0].arguments)
+        except ToolArgumentError:
+            return None, ""
+        argument = copied_argument(tool, arguments, self._said())
+        offered = phrases(self._question().content)
+        if argument is None or not offered:
+            return None, ""
+        self._steered.add(tool.name)
+        why = (
+            f"{tool.name}'s {argument} {arguments[argument]!r} is its description's example,"
+            " not the user's: making the call again with the user's words"
+        )
+        return restricted(tool.spec(), argument, offered), why
+
+    def _rerouted(self, calls: list[ParsedCall], records: list[ToolCallRecord]) -> Tool | None:
+        """The tool the turn's first call should have gone to, when the question is far
+        likelier under it than under the tool called (:mod:`qwenchat.routing`); not when
+        the user named a tool, nor when the reply calls several."""
+        if not self.options.routed_calls or self._routed or self.tools is None or records:
+            return None
+        names = {call.name for call in calls}
+        if len(names) != 1:
+            return None
+        self._routed = True
+        from qwenchat.provenance import mentions
+        from qwenchat.routing import better_tool
+
+        question = self._question().content
+        if any(mentions(question, name) for name in self.tools.names()):
+            return None
+        return better_tool(self.engine, self.tools, question, names.pop())
+
     def _described(
         self, text: str, calls: list[ParsedCall], records: list[ToolCallRecord]
     ) -> Tool | None:
@@ -429,10 +502,12 @@ class Turn:
         self.messages.append(AssistantMessage(content=text))
         return text
 
-    def _generate(self, *, answer_only: bool, call: Tool | None = None) -> Iterator[Event]:
+    def _generate(
+        self, *, answer_only: bool, call: dict[str, Any] | None = None
+    ) -> Iterator[Event]:
         """One reply. ``answer_only`` leaves the tools block out and bans ``<tool_call>``:
         without the tools on show, models answer from the results in the conversation.
-        ``call``: the reply is a call of this tool, its arguments the model's."""
+        ``call``: the reply is a call under this tool spec, its arguments the model's."""
         specs = self.tools.specs() if self.tools and not answer_only else None
         prompt, dropped = fit_prompt(
             self.engine,
@@ -475,7 +550,7 @@ class Turn:
         if opened is not None and (head is None or not self._cancelled):
             # A call opened: the rest of it is generated under the call grammar (a given
             # opening even when cancelled: the cancelled generation is the completion).
-            specs = self.tools.specs([call.name] if call is not None else None)
+            specs = [call] if call is not None else self.tools.specs()
             rest = [*prompt, Segment(opened.prefix, False)]
             constraint = call_constraint(specs, opened)
             tail = yield from self._stream(rest, (), feed, constraint=constraint)
@@ -632,13 +707,16 @@ class Turn:
             return None
         from qwenchat.provenance import copied_example
 
-        said = "\n".join(
-            m.content for m in self.messages if isinstance(m, (UserMessage, ToolMessage))
-        )
-        copied = copied_example(tool, arguments, said)
+        copied = copied_example(tool, arguments, self._said())
         if copied is not None:
             self._steered.add(tool.name)
         return copied
+
+    def _said(self) -> str:
+        """What the user and the tools said in the conversation: where values come from."""
+        return "\n".join(
+            m.content for m in self.messages if isinstance(m, (UserMessage, ToolMessage))
+        )
 
     def _run_all(self, runnable: list[tuple[str, Tool, dict[str, Any]]]) -> list[ToolCallRecord]:
         """Run the approved calls of one reply concurrently."""

@@ -18,6 +18,7 @@ result instead of answering (the rest of the answer is free).
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -84,6 +85,22 @@ def call_constraint(specs: list[dict[str, Any]], opening: Opening) -> Constraint
     else:
         root = f"root ::= {rest}"
     return Constraint(gbnf=f"{root}\n{converter.format_grammar()}")
+
+
+def restricted(spec: dict[str, Any], argument: str, values: list[str]) -> dict[str, Any]:
+    """A copy of a tool's spec whose ``argument`` must be one of ``values``: how the loop
+    keeps a small model from writing a docstring's example again (an error saying so
+    does not), by offering the phrases of the user's message instead
+    (:mod:`qwenchat.provenance`)."""
+    spec = copy.deepcopy(spec)
+    function = spec.get("function", spec)
+    schema = function["parameters"]["properties"][argument]
+    function["parameters"]["properties"][argument] = {
+        **{k: v for k, v in schema.items() if k in ("description", "title")},
+        "type": "string",
+        "enum": values,
+    }
+    return spec
 
 
 class OpeningWatch:

@@ -32,7 +32,64 @@ def copied_example(tool: Tool, arguments: dict[str, Any], said: str) -> tuple[st
     Values a parameter is restricted to (an enum), its default, booleans and
     one-character values are neither examples nor the user's.
     """
-    spec = json.dumps(tool.spec()["function"], ensure_ascii=False)
+    spec = _spec_text(tool)
+    texts = _free_values(tool, arguments)
+    if any(mentions(said, word) for _, text in texts for word in _WORD.findall(text)):
+        return None
+    return next(((name, text) for name, text in texts if mentions(spec, text)), None)
+
+
+def copied_argument(tool: Tool, arguments: dict[str, Any], said: str) -> str | None:
+    """The argument whose value a call copied, wholly or in part, from ``tool``'s example:
+    ``name`` for ``lookup_employee(name="Jane Doe")`` (:func:`copied_example`), and
+    ``flight`` for ``flight_status(flight="QX 318")`` when the user asked about LX 318
+    (a value mixing the user's words with a word of the example the user did not say).
+    A value with nothing of the user's, in a call with something of theirs (``"USD"``
+    for "45 US dollars"), is theirs, as for :func:`copied_example`.
+    """
+    whole = copied_example(tool, arguments, said)
+    if whole is not None:
+        return whole[0]
+    spec = _spec_text(tool)
+    for name, text in _free_values(tool, arguments):
+        words = _WORD.findall(text)
+        theirs = [mentions(said, word) for word in words]
+        copied = [not t and mentions(spec, w) for w, t in zip(words, theirs, strict=True)]
+        if any(theirs) and any(copied):
+            return name
+    return None
+
+
+def phrases(text: str, max_words: int = 4) -> list[str]:
+    """Every run of 1 to ``max_words`` words of ``text``, as written there (``"LX 318"``,
+    ``"Tomas Berglund"``, ``"K-2209"``), longest first: the values a user's message can
+    give an argument."""
+    words = [
+        m.span() for m in _PHRASE_WORD.finditer(text) if text[m.start() - 1 : m.start()] != "'"
+    ]
+    found = set()
+    for i, (start, end) in enumerate(words):
+        found.add(text[start:end])
+        for j in range(i + 1, min(i + max_words, len(words))):
+            if text[words[j - 1][1] : words[j][0]].strip():  # punctuation between: no phrase
+                break
+            found.add(text[start : words[j][1]])
+    return sorted(found, key=lambda p: (-len(p), p))
+
+
+_PHRASE_WORD = re.compile(r"\w[\w.-]*\w|\w")
+"""A word of a phrase: inner hyphens and dots kept (``K-2209``, ``3.5``); an apostrophe
+ends it, and what follows one is no word, so that "Amira Haddad's phone" offers
+``Amira Haddad`` and no ``s``."""
+
+
+def _spec_text(tool: Tool) -> str:
+    return json.dumps(tool.spec()["function"], ensure_ascii=False)
+
+
+def _free_values(tool: Tool, arguments: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, value as text) of the arguments the model chose freely: not an enum's
+    value, the default, a boolean or a single character."""
     properties = tool.parameters.get("properties", {})
     texts = []
     for name, value in arguments.items():
@@ -40,9 +97,7 @@ def copied_example(tool: Tool, arguments: dict[str, Any], said: str) -> tuple[st
         text = _as_text(value)
         if text is not None and "enum" not in schema and value != schema.get("default"):
             texts.append((name, text))
-    if any(_mentions(said, word) for _, text in texts for word in _WORD.findall(text)):
-        return None
-    return next(((name, text) for name, text in texts if _mentions(spec, text)), None)
+    return texts
 
 
 def steer(tool: Tool, name: str, value: str) -> str:
@@ -66,7 +121,7 @@ def _as_text(value: Any) -> str | None:
     return None
 
 
-def _mentions(text: str, value: str) -> bool:
+def mentions(text: str, value: str) -> bool:
     """Whether ``value`` occurs in ``text`` as a whole word or number, ignoring case."""
     return re.search(rf"(?<![\w.]){re.escape(value)}(?![\w]|\.\d)", text, re.IGNORECASE) is not None
 
@@ -79,11 +134,11 @@ def uses_results(answer: str, results: list[str], given: str) -> bool:
     raining in Porto" for a result that says overcast) did not use the results. When
     the results hold nothing to look for (no JSON values or numbers), any answer does.
     """
-    wanted = [v for result in results for v in _values(result) if not _mentions(given, v)]
+    wanted = [v for result in results for v in _values(result) if not mentions(given, v)]
     if not wanted:
         return True
     plain = re.sub(r"(?<=\d),(?=\d{3}\b)", "", answer)
-    return any(_mentions(plain, v) for v in wanted)
+    return any(mentions(plain, v) for v in wanted)
 
 
 def _values(result: str) -> list[str]:

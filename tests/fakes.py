@@ -22,13 +22,25 @@ class ScriptedEngine(DrivenEngine):
     it wrote) goes on with the rest of its script.
     ``delay``: seconds to wait before each "token" (0: none), for tests that need a
     reply to be still running, e.g. to stop it.
+    ``scores``: what :meth:`score` gives a prompt that holds a key (a tool's name, as
+    the routing prompts do); None: the engine cannot score, as a server that gives no
+    log-probabilities. Each scored continuation is recorded in :attr:`scored`.
     """
 
     model_name = "scripted"
     n_ctx = 4096
 
-    def __init__(self, replies: list[str], *, delay: float = 0.0, n_ctx: int = 4096) -> None:
+    def __init__(
+        self,
+        replies: list[str],
+        *,
+        delay: float = 0.0,
+        n_ctx: int = 4096,
+        scores: dict[str, float] | None = None,
+    ) -> None:
         self.replies = list(replies)
+        self.scores = scores
+        self.scored: list[str] = []
         self.delay = delay
         self.n_ctx = n_ctx
         self.prompts: list[str] = []
@@ -77,6 +89,15 @@ class ScriptedEngine(DrivenEngine):
     ) -> Generation:
         self.stops.append(tuple(stop))
         return super().generate(prompt, sampling, banned=banned, stop=stop, constraint=constraint)
+
+    def score(self, prompts: Sequence[list[Segment]], continuation: str) -> list[float] | None:
+        if self.scores is None:
+            return None
+        self.scored.append(continuation)
+        texts = ["".join(seg.text for seg in prompt) for prompt in prompts]
+        return [
+            next((v for k, v in self.scores.items() if f" {k}:" in text), -100.0) for text in texts
+        ]
 
     def decode(
         self,

@@ -217,3 +217,9 @@ class Engine(Protocol):
         engine may decode them together, the prompt evaluated once; reading one then
         decodes the others too, as far as they go."""
         ...
+
+    def score(self, prompts: Sequence[list[Segment]], continuation: str) -> list[float] | None:
+        """``log P(continuation | prompt)`` for each of ``prompts`` (the continuation
+        tokenized as plain text after each), to rank them; None: this engine cannot
+        say (a server that returns no prompt log-probabilities)."""
+        ...

@@ -63,6 +63,9 @@ class BatchContext:
         self.batch = _internals.LlamaBatch(
             n_tokens=max(self.n_batch, MAX_SEQUENCES), embd=0, n_seq_max=1, verbose=False
         )
+        self.user: object | None = None
+        """What filled the cache last: a vote's :class:`Batch` clears it, the
+        :class:`~qwenchat.engine.scoring.Scorer` keeps its prompts in it."""
 
 
 class _Sequence:
@@ -128,6 +131,7 @@ class Batch:
         """Evaluate the prompt once into sequence 0 and share it with the others."""
         ctx, batch, n = self.context.ctx, self.context.batch, self.context.n_batch
         ctx.kv_cache_clear()
+        self.context.user = self
         for begin in range(0, len(self.ids), n):
             batch.set_batch(self.ids[begin : begin + n], begin, False)
             self._decode()

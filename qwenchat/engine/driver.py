@@ -130,6 +130,11 @@ class DrivenEngine(ABC):
         them together overrides this)."""
         return [self.generate(prompt, sampling, stop=stop) for sampling in samplings]
 
+    def score(self, prompts: Sequence[list[Segment]], continuation: str) -> list[float] | None:
+        """See :meth:`qwenchat.engine.base.Engine.score`. Here: None (an engine that can
+        read its log-probabilities overrides this)."""
+        return None
+
 
 def drive(
     engine: DrivenEngine,

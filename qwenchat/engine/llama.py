@@ -38,6 +38,7 @@ from qwenchat.models import check_model_file, model_name
 
 if TYPE_CHECKING:
     from qwenchat.engine.batch import BatchContext
+    from qwenchat.engine.scoring import Scorer
 
 DEFAULT_MAX_CTX = 8192
 _REPLY_MEMO_SIZE = 64
@@ -158,7 +159,8 @@ class LlamaEngine(DrivenEngine):
         # The last prompt tokenized: fitting the context counts a prompt's tokens and
         # generating it tokenizes it again (20 ms for 5,500 tokens on 2 cores).
         self._last_tokenized: tuple[tuple[Segment, ...], list[int]] = ((), [])
-        self._batch_context: BatchContext | None = None  # made by the first generate_batch
+        self._batch_context: BatchContext | None = None  # made by the first batch or score
+        self._scorer: Scorer | None = None
 
     @property
     def model_name(self) -> str:
@@ -280,16 +282,14 @@ class LlamaEngine(DrivenEngine):
     ) -> list[Generation]:
         """The replies decoded together, the prompt evaluated once (:mod:`.batch`); one
         batch at a time (a new one ends the last)."""
-        from qwenchat.engine.batch import MAX_SEQUENCES, Batch, BatchContext, BatchMember
+        from qwenchat.engine.batch import MAX_SEQUENCES, Batch, BatchMember
 
         ids = self.tokenize(prompt)
         room = self.n_ctx - len(ids)
         if not 2 <= len(samplings) <= MAX_SEQUENCES or room <= 0:  # the driver says why
             return super().generate_batch(prompt, samplings, stop=stop)
-        if self._batch_context is None:
-            self._batch_context = BatchContext(self)
         budget = min(max(s.max_tokens for s in samplings), room)
-        batch = Batch(self, self._batch_context, ids, samplings, stop, budget)
+        batch = Batch(self, self._batch_context_made(), ids, samplings, stop, budget)
 
         def reply(number: int) -> Generation:
             member = BatchMember(batch, number)
@@ -297,6 +297,23 @@ class LlamaEngine(DrivenEngine):
             return Generation(lambda gen: drive(member, gen, prompt, sampling, (), stop, None))
 
         return [reply(number) for number in range(len(samplings))]
+
+    def score(self, prompts: Sequence[list[Segment]], continuation: str) -> list[float] | None:
+        """See :meth:`qwenchat.engine.base.Engine.score`: all prompts in one batch
+        (:mod:`.scoring`), which keeps them cached for the next continuation."""
+        from qwenchat.engine.scoring import Scorer
+
+        if self._scorer is None:
+            self._scorer = Scorer(self, self._batch_context_made())
+        text = self._llm.tokenize(continuation.encode(), add_bos=False, special=False)
+        return self._scorer.score([self.tokenize(p) for p in prompts], text)
+
+    def _batch_context_made(self) -> BatchContext:
+        from qwenchat.engine.batch import BatchContext
+
+        if self._batch_context is None:
+            self._batch_context = BatchContext(self)
+        return self._batch_context
 
     def _grammar(self, gbnf: str, sampling: Sampling) -> TopFirst:
         # Not llama-cpp-python's grammar= : its chain checks the whole vocabulary per token.

@@ -77,9 +77,10 @@ def run_turn(
     policy: ApprovalPolicy | None = None,
     options: AgentOptions | None = None,
     history: list[Message] | None = None,
+    scores: dict[str, float] | None = None,
 ) -> tuple[Turn, list[object], ScriptedEngine]:
     RUNS.clear()
-    engine = ScriptedEngine(replies)
+    engine = ScriptedEngine(replies, scores=scores)
     messages = history if history is not None else [UserMessage(content="question about A-17")]
     turn = Turn(
         engine,
@@ -392,23 +393,28 @@ def test_cancel_stops_after_the_current_reply() -> None:
     assert RUNS == [] and len(engine.starts()) == 1
 
 
-def test_a_docstring_example_copied_as_an_argument_is_sent_back_once() -> None:
+def test_a_docstring_example_copied_as_an_argument_is_made_again_without_it() -> None:
     """lookup_order's docstring says "e.g. A-17"; the user asked about B-40."""
     guard = OFF.model_copy(update={"example_guard": True})
     copied = call("lookup_order", order_id="A-17")
-    _, events, _ = run_turn(
-        [copied, call("lookup_order", order_id="B-40"), "B-40 has shipped."],
+    rest = '{"name": "lookup_order", "arguments": {"order_id": "%s"}}\n</tool_call>'
+    _, events, engine = run_turn(
+        [copied, rest % "B-40", "B-40 has shipped."],
         options=guard,
         history=[UserMessage(content="Where is my order B-40?")],
     )
     assert RUNS == ["lookup_order(B-40)"]  # the copy never ran
-    first = records(events)[0]
-    assert first.status == "invalid" and "'A-17' is the example" in first.result
-    assert "order_id" in first.result and "again" in first.result
+    notice = next(e.text for e in events if isinstance(e, Notice))
+    assert "'A-17'" in notice and "order_id" in notice
+    # The round again from a call opening, the argument one of the user's phrases.
+    assert engine.prompts[1].endswith("<|im_start|>assistant\n<tool_call>\n")
+    grammar = engine.constraints[1]
+    assert grammar is not None and '"\\"B-40\\""' in grammar.gbnf
+    assert "A-17" not in grammar.gbnf
     assert text_of(events) == "B-40 has shipped."
-    # A model that insists (it may know better than the check) gets its call run.
+    # A model that writes it again all the same (an engine without grammars) gets it run.
     run_turn(
-        [copied, copied, "Done."],
+        [copied, rest % "A-17", "Done."],
         options=guard,
         history=[UserMessage(content="Where is my last order?")],
     )
@@ -418,6 +424,20 @@ def test_a_docstring_example_copied_as_an_argument_is_sent_back_once() -> None:
     assert RUNS == ["lookup_order(A-17)"]
     run_turn([copied, "A-17 shipped."], history=[UserMessage(content="my order?")])
     assert RUNS == ["lookup_order(A-17)"]
+
+
+def test_a_copy_among_several_calls_is_sent_back_with_an_error() -> None:
+    guard = OFF.model_copy(update={"example_guard": True})
+    both = call("lookup_order", order_id="A-17") + "\n" + call("multiply", a=2, b=3)
+    _, events, _ = run_turn(
+        [both, "6, and B-40 is unknown."],
+        options=guard,
+        history=[UserMessage(content="Where is my order B-40, and what is 2 times 3?")],
+    )
+    assert RUNS == ["multiply(2,3)"]
+    first = records(events)[0]
+    assert first.status == "invalid" and "'A-17' is the example" in first.result
+    assert "order_id" in first.result and "again" in first.result
 
 
 def test_prose_answers_constrain_the_answer_round_and_the_facts_answer() -> None:
@@ -524,3 +544,60 @@ def test_an_empty_reply_after_calls_that_all_failed_gets_the_last_resort() -> No
     assert turn.result is not None and turn.result.fallback
     assert "boom: x" in turn.result.text and turn.result.text.strip()
     assert any(isinstance(e, Notice) and "did not answer" in e.text for e in events)
+
+
+# --- routing: the first call goes to the tool the question is about -------------------
+
+ROUTED = OFF.model_copy(update={"routed_calls": True})
+
+
+def test_a_first_call_to_a_tool_the_question_is_not_about_is_made_to_the_right_one() -> None:
+    question = "Where is my order B-40?"
+    rest = '{"name": "lookup_order", "arguments": {"order_id": "B-40"}}\n</tool_call>'
+    turn, events, engine = run_turn(
+        [call("multiply", a=4, b=0), rest, "B-40 has shipped."],
+        options=ROUTED,
+        history=[UserMessage(content=question)],
+        scores={"multiply": -30.0, "lookup_order": -20.0, "explode": -40.0},
+    )
+    assert engine.scored == [question]
+    assert RUNS == ["lookup_order(B-40)"]  # the multiply call was never run
+    notice = next(e.text for e in events if isinstance(e, Notice))
+    assert "lookup_order" in notice and "multiply" in notice
+    assert engine.prompts[1].endswith("<|im_start|>assistant\n<tool_call>\n")
+    grammar = engine.constraints[1]
+    assert grammar is not None and '"\\"lookup_order\\""' in grammar.gbnf
+    assert '"\\"multiply\\""' not in grammar.gbnf
+    assert turn.result is not None and turn.result.text == "B-40 has shipped."
+
+
+@pytest.mark.parametrize(
+    ("question", "scores"),
+    [
+        ("Where is my order B-40?", {"multiply": -21.0, "lookup_order": -20.0}),  # narrow
+        ("Use multiply on B-40.", {"multiply": -30.0, "lookup_order": -20.0}),  # user's tool
+        ("Where is my order B-40?", None),  # an engine that cannot score
+    ],
+    ids=["narrow-margin", "named-by-the-user", "no-scores"],
+)
+def test_the_models_first_call_stands_unless_another_tool_is_far_likelier(
+    question: str, scores: dict[str, float] | None
+) -> None:
+    _, _, engine = run_turn(
+        [call("multiply", a=4, b=0), "It is 0."],
+        options=ROUTED,
+        history=[UserMessage(content=question)],
+        scores=scores,
+    )
+    assert RUNS == ["multiply(4,0)"]
+    assert len(engine.prompts) == 2
+
+
+def test_only_the_turns_first_call_is_routed() -> None:
+    _, _, engine = run_turn(
+        [call("lookup_order", order_id="B-40"), call("multiply", a=2, b=3), "Done."],
+        options=ROUTED,
+        history=[UserMessage(content="Where is B-40?")],
+        scores={"multiply": -30.0, "lookup_order": -20.0},
+    )
+    assert RUNS == ["lookup_order(B-40)", "multiply(2,3)"] and len(engine.scored) == 1

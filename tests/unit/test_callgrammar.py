@@ -63,3 +63,30 @@ def test_the_grammar_allows_only_the_enabled_tools_and_their_arguments() -> None
     assert tagged.gbnf.splitlines()[0].endswith('"\\n</tool_call>"')
     # Whitespace as llama.cpp's converter has it: newlines and indents, bounded.
     assert 'space ::= | " " | "\\n"{1,2} [ \\t]{0,20}' in bare.gbnf.splitlines()
+
+
+def test_a_restricted_spec_offers_only_the_given_values_for_that_argument() -> None:
+    from llama_cpp import LlamaGrammar
+
+    from qwenchat.callgrammar import restricted
+
+    spec = {
+        "name": "who",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "n": {"type": "string", "description": "a name"},
+                "k": {"type": "integer"},
+            },
+        },
+    }
+    changed = restricted(spec, "n", ["Tomas Berglund", "Tomas"])
+    assert spec["parameters"]["properties"]["n"] == {"type": "string", "description": "a name"}
+    assert changed["parameters"]["properties"]["n"] == {
+        "description": "a name",
+        "type": "string",
+        "enum": ["Tomas Berglund", "Tomas"],
+    }
+    gbnf = call_constraint([changed], find_opening("<tool_call>")).gbnf  # type: ignore[arg-type]
+    assert '"\\"Tomas Berglund\\""' in gbnf and "Jane" not in gbnf
+    assert LlamaGrammar.from_string(gbnf, verbose=False) is not None

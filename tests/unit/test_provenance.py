@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from qwenchat.provenance import copied_example
+from qwenchat.provenance import copied_argument, copied_example, phrases
 from qwenchat.tools import tool_from_function
 
 
@@ -107,3 +107,35 @@ def test_an_answer_uses_the_results_when_it_states_what_they_said() -> None:
     assert not uses_results("The product is 12.", ["121932631112635269"], "")
     # Results with nothing to look for cannot be judged: any answer goes.
     assert uses_results("Done.", ["ok"], "")
+
+
+def flight_status(flight: str) -> str:
+    """Get the status of a flight, e.g. flight_status(flight="QX 100").
+
+    Args:
+        flight: the flight number.
+    """
+    return "on time"
+
+
+FLIGHT = tool_from_function(flight_status)
+
+
+def test_the_argument_a_call_copied_wholly_or_in_part_is_found() -> None:
+    assert copied_argument(STOCK, {"ticker": "NVTK"}, "Price of ORBX?") == "ticker"
+    # Mixed: the user's number after the example's letters.
+    assert copied_argument(FLIGHT, {"flight": "QX 318"}, "Is LX 318 on time?") == "flight"
+    assert copied_argument(FLIGHT, {"flight": "LX 318"}, "Is LX 318 on time?") is None
+    # A value with nothing of the user's, in a call with something of theirs, is theirs
+    # (the model turned "US dollars" into a code).
+    said = "45 US dollars in yen"
+    assert copied_argument(CONVERT, {"amount": 45, "currency": "JPY"}, said) is None
+
+
+def test_the_phrases_of_a_message_are_its_runs_of_words_within_a_sentence() -> None:
+    found = phrases("Is flight LX 318 on time? Thanks, Ana-Maria. Ask Amira Haddad's team.")
+    assert {"LX 318", "flight LX 318", "318", "Ana-Maria", "Thanks", "Amira Haddad"} <= set(found)
+    assert "Amira Haddad's" not in found
+    assert "time? Thanks" not in found and "Thanks, Ana-Maria" not in found
+    assert all(len(p.split()) <= 4 for p in found)
+    assert found == sorted(found, key=lambda p: (-len(p), p))
