@@ -8,7 +8,8 @@ Modes: ``before`` (the loop as it was: bare-JSON parsing and the repeat guard on
 answer after the results may not open with JSON, a fence or markup), ``+described``
 (a call the reply only describes is made), ``all``, and ``-X`` for all but ``+X``
 (``-described``: every technique but that one).
-Progress goes to stderr, a line per case.
+Progress goes to stderr, a line per case; each mode's per-case verdicts are kept in
+``bench/results/tools/<model>-<cases>-<mode>.jsonl``.
 
     .venv/bin/python bench/tool_eval.py                               # 0.5B, fictional set
     .venv/bin/python bench/tool_eval.py --model eval --modes before,all
@@ -33,6 +34,8 @@ from qwenchat.tooleval import EvalReport, judge, load_cases
 from qwenchat.tools import load_tools
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "tools"
+"""Each mode's per-case verdicts, a JSON line each: <model>-<cases>-<mode>.jsonl."""
 LABELS = {
     "answer_from_facts": "+facts",
     "constrained_calls": "+grammar",
@@ -106,6 +109,10 @@ def main() -> None:
             f" | **{r.rate('answered'):.0%}** ({sum(c.answered for c in r.cases)}/{r.n})"
             f" | {r.rate('fallback'):.0%} | {seconds[mode] / r.n:.1f} |"
         )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for mode, verdicts in results.items():
+        path = RESULTS / f"{engine.model_name}-{args.cases.stem}-{mode}.jsonl"
+        path.write_text("".join(c.model_dump_json() + "\n" for c in verdicts))
     if args.as_json:
         print(json.dumps({m: [c.model_dump() for c in rs] for m, rs in results.items()}, indent=1))
 

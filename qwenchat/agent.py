@@ -418,30 +418,47 @@ class Turn:
         docstring example restricted to the phrases of the user's message
         (:mod:`qwenchat.provenance`); once per tool and turn. Small models repeat a copy
         they are told about in an error, and, forbidden the copy alone, write its
-        neighbour (``Ghert`` for ``Ghent``); offered the user's words, they pick theirs."""
+        neighbour (``Ghert`` for ``Ghent``); offered the user's words, they pick theirs.
+        A call that took all its values from the example is made to another tool instead
+        when the question fits that one about as well (:func:`routing.close_rival`)."""
         if not self.options.example_guard or len(calls) != 1 or self.tools is None:
             return None, ""
         tool = self.tools.get(calls[0].name or "")
         if tool is None or tool.name in self._steered:
             return None, ""
         from qwenchat.callgrammar import restricted
-        from qwenchat.provenance import copied_argument, phrases
+        from qwenchat.provenance import copied_argument, copied_example, phrases
         from qwenchat.tools import ToolArgumentError
 
         try:
             arguments = tool.validate(calls[0].arguments)
         except ToolArgumentError:
             return None, ""
-        argument = copied_argument(tool, arguments, self._said())
-        offered = phrases(self._question().content)
+        said = self._said()
+        argument = copied_argument(tool, arguments, said)
+        question = self._question().content
+        offered = phrases(question)
         if argument is None or not offered:
             return None, ""
         self._steered.add(tool.name)
-        why = (
-            f"{tool.name}'s {argument} {arguments[argument]!r} is its description's example,"
-            " not the user's: making the call again with the user's words"
-        )
+        copy = f"{tool.name}'s {argument} {arguments[argument]!r} is its description's example"
+        # A call that took every value from the example: the question gave that tool
+        # nothing, so the choice of tool is in doubt too.
+        whole = copied_example(tool, arguments, said) is not None
+        rival = self._close_rival(tool.name, question) if whole else None
+        if rival is not None:
+            return rival.spec(), f"{copy}, and the question fits {rival.name} as well: calling it"
+        why = f"{copy}, not the user's: making the call again with the user's words"
         return restricted(tool.spec(), argument, offered), why
+
+    def _close_rival(self, called: str, question: str) -> Tool | None:
+        """The other tool ``question`` fits about as well as ``called``, if any
+        (:func:`qwenchat.routing.close_rival`; with routing on)."""
+        if not self.options.routed_calls or self.tools is None:
+            return None
+        from qwenchat.routing import close_rival
+
+        return close_rival(self.engine, self.tools, question, called)
 
     def _rerouted(self, calls: list[ParsedCall], records: list[ToolCallRecord]) -> Tool | None:
         """The tool the turn's first call should have gone to, when the question is far

@@ -54,18 +54,37 @@ def prompt_for(tool: Tool) -> list[Segment]:
     ]
 
 
-def better_tool(engine: Engine, tools: ToolRegistry, question: str, called: str) -> Tool | None:
-    """The tool under which ``question`` is likeliest, if that is not ``called`` and
-    beats it by :data:`MARGIN` (or ``called`` is no enabled tool); else None, as when
-    there is nothing to choose between or the engine cannot score."""
+def ranked(engine: Engine, tools: ToolRegistry, question: str) -> list[tuple[float, Tool]]:
+    """The enabled tools with the log-likelihood of ``question`` under each, likeliest
+    first; empty when there is nothing to choose between or the engine cannot score."""
     candidates = [tool for name in tools.names() if (tool := tools.get(name)) is not None]
     if len(candidates) < 2 or not question.strip():
-        return None
+        return []
     scores = engine.score([prompt_for(t) for t in candidates], question[-MAX_QUESTION_CHARS:])
     if scores is None:
+        return []
+    return sorted(zip(scores, candidates, strict=True), key=lambda pair: -pair[0])
+
+
+def better_tool(engine: Engine, tools: ToolRegistry, question: str, called: str) -> Tool | None:
+    """The tool under which ``question`` is likeliest, if that is not ``called`` and
+    beats it by :data:`MARGIN` (or ``called`` is no enabled tool); else None."""
+    ranking = ranked(engine, tools, question)
+    if not ranking:
         return None
-    by_name = {tool.name: score for tool, score in zip(candidates, scores, strict=True)}
-    best = max(candidates, key=lambda tool: by_name[tool.name])
-    if best.name == called or by_name[best.name] - by_name.get(called, -math.inf) < MARGIN:
+    mine = next((score for score, tool in ranking if tool.name == called), -math.inf)
+    best_score, best = ranking[0]
+    return best if best.name != called and best_score - mine >= MARGIN else None
+
+
+def close_rival(engine: Engine, tools: ToolRegistry, question: str, called: str) -> Tool | None:
+    """The likeliest tool other than ``called``, when ``called`` does not beat it by
+    :data:`MARGIN`: the other reading of a question when the call to ``called`` had to
+    take all its values from the tool's docstring example (the question gave it none,
+    so the choice of tool is in doubt); else None."""
+    ranking = ranked(engine, tools, question)
+    mine = next((score for score, tool in ranking if tool.name == called), None)
+    others = [(score, tool) for score, tool in ranking if tool.name != called]
+    if mine is None or not others or mine - others[0][0] >= MARGIN:
         return None
-    return best
+    return others[0][1]

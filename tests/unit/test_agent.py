@@ -601,3 +601,33 @@ def test_only_the_turns_first_call_is_routed() -> None:
         scores={"multiply": -30.0, "lookup_order": -20.0},
     )
     assert RUNS == ["lookup_order(B-40)", "multiply(2,3)"] and len(engine.scored) == 1
+
+
+@pytest.mark.parametrize(
+    ("scores", "made"),
+    [
+        ({"lookup_order": -20.0, "multiply": -21.0, "explode": -40.0}, "multiply"),
+        ({"lookup_order": -20.0, "multiply": -30.0, "explode": -40.0}, "lookup_order"),
+    ],
+    ids=["a-close-rival", "no-rival"],
+)
+def test_a_call_copied_whole_goes_to_a_tool_the_question_fits_as_well(
+    scores: dict[str, float], made: str
+) -> None:
+    """The question gave lookup_order nothing (its call is the docstring's A-17): when
+    another tool fits the question about as well, that one is called, else the copy is
+    made again from the user's phrases."""
+    options = OFF.model_copy(update={"example_guard": True, "routed_calls": True})
+    question = "What do 6 and 7 make?"
+    rest = '{"name": "%s", "arguments": %s}\n</tool_call>'
+    again = {"multiply": '{"a": 6, "b": 7}', "lookup_order": '{"order_id": "6"}'}[made]
+    _, events, engine = run_turn(
+        [call("lookup_order", order_id="A-17"), rest % (made, again), "42."],
+        options=options,
+        history=[UserMessage(content=question)],
+        scores=scores,
+    )
+    assert (["multiply(6,7)"] if made == "multiply" else ["lookup_order(6)"]) == RUNS
+    grammar = engine.constraints[1]
+    assert grammar is not None and f'"\\"{made}\\""' in grammar.gbnf
+    assert any(isinstance(e, Notice) and made in e.text for e in events)
