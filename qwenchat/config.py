@@ -56,7 +56,10 @@ class EngineSettings(BaseModel):
         " #20824); false: such a build loads models without them",
     )
     kv_cache_mb: int = Field(
-        1024, ge=0, description="disk for saved KV states of sessions (0: none)"
+        1024,
+        ge=0,
+        description="disk for saved KV states: the starts of conversations and sessions"
+        " that the next prompt starting the same way reads instead of evaluating (0: none)",
     )
     url: str | None = Field(
         None,

@@ -1,12 +1,18 @@
-"""KV states on disk, so a resumed session does not re-read its history.
+"""KV states on disk, shared by every prompt that starts the same way: a library of
+prefixes, so that no process reads the same start of a prompt twice.
 
-After a reply, the engine's llama.cpp KV cache holds the whole conversation. That
-state (per sequence: the keys and values only, not the logits buffer that
+A state (per sequence: the keys and values only, not the logits buffer that
 ``Llama.save_state()`` copies) is saved as one file named for the exact token
-sequence it holds; a new process whose prompt starts with such a sequence loads
-it and evaluates only the rest. Files live in one directory per model file, the
-least recently used go first when the directory outgrows its cap, and a file
-that fails to load is deleted and ignored: the cache only ever costs speed.
+sequence it holds, with those tokens beside it (``.tok``). A prompt uses the state
+that shares the longest token prefix with it, whatever follows in either: the engine
+loads it, drops what follows the common prefix (llama.cpp's sequence removal) and
+evaluates the rest. So a resumed session does not re-read its history, and a new
+conversation with the same system prompt and tools block, persona or pasted document
+does not re-read those. The engine saves a state after each reply and, for the start
+of a conversation (its system message, with the tools block, and a greeting), when
+it first reads it. Files live in one directory per model file, the least recently
+used go first when the directory outgrows its cap, and a file that fails to load is
+deleted and ignored: the cache only ever costs speed.
 
 llama.cpp loads a state whose bytes were changed without complaint, and the model
 then writes garbage (``!!!!!!!!``) into the session for good. So each state is saved
@@ -21,10 +27,14 @@ import os
 from array import array
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 _SUFFIX = ".kvs"
 _DIGEST = ".sha256"
+_TOKENS = ".tok"
 _CHUNK = 1 << 20
+MIN_SHARED = 16
+"""Fewer tokens in common than this are cheaper to evaluate than to look up and load."""
 
 
 def token_key(tokens: Sequence[int]) -> str:
@@ -46,18 +56,29 @@ class KVCache:
         stat = model.stat()
         return cls(cache_dir / "kv" / f"{model.stem}-{stat.st_size}-{stat.st_mtime_ns}", max_bytes)
 
-    def find(self, tokens: Sequence[int]) -> Path | None:
-        """The saved state holding the longest prefix of ``tokens`` (at least one token
-        shorter, so something is left to evaluate) whose bytes are as saved, or None.
-        A state that fails the check is deleted on the way."""
-        for length, path in sorted(self._entries(), reverse=True):
-            if length < len(tokens) and path.stem == token_key(tokens[:length]):
-                if not _intact(path):
-                    self.discard(path)
-                    continue
-                path.touch()  # least recently *used* goes first
-                return path
+    def find(self, tokens: Sequence[int], at_least: int = MIN_SHARED) -> Found | None:
+        """The saved state sharing the longest prefix with ``tokens`` (at most all but
+        their last token, so something is left to evaluate, and ``at_least`` tokens),
+        whose bytes are as saved; of equally long ones, the smallest file. None if
+        there is none. A state that fails the check is deleted on the way."""
+        wanted = array("i", tokens)
+        candidates = []
+        for path in self._states():
+            held = self._tokens(path)
+            shared = min(_common_prefix(held, wanted), len(wanted) - 1)
+            if held is not None and shared >= max(at_least, 1):
+                candidates.append((-shared, _size(path), path))
+        for minus_shared, _, path in sorted(candidates):
+            if not _intact(path):
+                self.discard(path)
+                continue
+            path.touch()  # least recently *used* goes first
+            return Found(path=path, shared=-minus_shared)
         return None
+
+    def holds(self, tokens: Sequence[int]) -> bool:
+        """Whether a state of exactly ``tokens`` is saved."""
+        return (self.directory / f"{token_key(tokens)}{_SUFFIX}").is_file()
 
     def save(self, tokens: Sequence[int], write: Callable[[Path], bool]) -> None:
         """Save the state holding ``tokens`` with ``write(path)`` (False: it failed),
@@ -69,9 +90,8 @@ class KVCache:
             target = self.directory / f"{token_key(tokens)}{_SUFFIX}"
             partial = target.with_suffix(".partial")
             if write(partial):
-                digest = target.with_suffix(_DIGEST)
-                digest.with_suffix(".sha256-partial").write_text(_sha256(partial))
-                os.replace(digest.with_suffix(".sha256-partial"), digest)
+                _write_atomically(target.with_suffix(_DIGEST), _sha256(partial).encode())
+                _write_atomically(target.with_suffix(_TOKENS), array("i", tokens).tobytes())
                 os.replace(partial, target)
             else:
                 partial.unlink(missing_ok=True)
@@ -80,22 +100,45 @@ class KVCache:
             pass  # a full or read-only disk only costs the speed-up
 
     def discard(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        path.with_suffix(_DIGEST).unlink(missing_ok=True)
+        for suffix in (_SUFFIX, _DIGEST, _TOKENS):
+            path.with_suffix(suffix).unlink(missing_ok=True)
 
-    def _entries(self) -> list[tuple[int, Path]]:
+    def states(self) -> list[State]:
+        """What is kept, newest use first (``qwenchat cache list``)."""
+        found = []
+        for path in self._states():
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            tokens = int(path.stem.partition("-")[0])
+            found.append(State(path=path, tokens=tokens, bytes=stat.st_size, used=stat.st_mtime))
+        return sorted(found, key=lambda state: -state.used)
+
+    def clear(self) -> int:
+        """Delete every state; return how many there were."""
+        states = self._states()
+        for path in states:
+            self.discard(path)
+        return len(states)
+
+    def _states(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
-        found = []
-        for path in self.directory.glob(f"*{_SUFFIX}"):
-            length, _, _ = path.stem.partition("-")
-            if length.isdigit():
-                found.append((int(length), path))
-        return found
+        return [p for p in self.directory.glob(f"*{_SUFFIX}") if p.stem.partition("-")[0].isdigit()]
+
+    def _tokens(self, path: Path) -> array[int] | None:
+        """The tokens a state holds, from its ``.tok`` file, if that is the one saved with
+        it (the file name is their hash)."""
+        try:
+            held = array("i", path.with_suffix(_TOKENS).read_bytes())
+        except (OSError, ValueError):
+            return None
+        return held if token_key(held) == path.stem else None
 
     def _evict(self) -> None:
         files = []
-        for _, path in self._entries():
+        for path in self._states():
             try:
                 stat = path.stat()
             except OSError:
@@ -107,6 +150,51 @@ class KVCache:
                 break
             self.discard(path)
             total -= size
+
+
+class Found(NamedTuple):
+    """A saved state and how many leading tokens it shares with the prompt."""
+
+    path: Path
+    shared: int
+
+
+class State(NamedTuple):
+    """One kept state: its file, how many tokens it holds, its size, when it was used."""
+
+    path: Path
+    tokens: int
+    bytes: int
+    used: float
+
+
+def _common_prefix(held: array[int] | None, wanted: array[int]) -> int:
+    if held is None:
+        return 0
+    n = min(len(held), len(wanted))
+    if held[:n] == wanted[:n]:
+        return n
+    low, high = 0, n  # held[:low] matches, held[:high] does not
+    while high - low > 1:
+        mid = (low + high) // 2
+        if held[:mid] == wanted[:mid]:
+            low = mid
+        else:
+            high = mid
+    return low
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + "-partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 def _sha256(path: Path) -> str:

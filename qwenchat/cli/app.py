@@ -6,7 +6,18 @@ import sys
 
 import typer
 
-from qwenchat.cli import ask, chat, config, doctor, models, personas, prompts, sessions, tools
+from qwenchat.cli import (
+    ask,
+    cache,
+    chat,
+    config,
+    doctor,
+    models,
+    personas,
+    prompts,
+    sessions,
+    tools,
+)
 from qwenchat.cli.common import EXIT_INTERRUPTED, err
 
 app = typer.Typer(
@@ -28,6 +39,7 @@ def root(ctx: typer.Context) -> None:
 
 
 app.command()(doctor.doctor)
+app.add_typer(cache.app, name="cache")
 app.add_typer(config.app, name="config")
 app.add_typer(models.app, name="models")
 app.add_typer(personas.app, name="personas")

@@ -280,8 +280,7 @@ def ask(
     else:
         history, recorder = opening_messages(role), None
     engine = loading.result()
-    if session:
-        use_kv_cache(engine, settings)
+    use_kv_cache(engine, settings)
     if verbose:
         for line in engine.info().describe().splitlines():  # one prefixed line each
             err(line)

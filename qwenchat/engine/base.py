@@ -136,6 +136,10 @@ class Clock:
         return Timings(ttft_s=ttft, decode_tokens_per_s=rate, total_s=end - self.start)
 
 
+PromptProgress = Callable[[int, int], None]
+"""Told ``(tokens read, tokens to read)`` while a long prompt is read."""
+
+
 class Generation:
     """One streamed reply: iterate for text deltas, then read :attr:`result`.
 
@@ -149,6 +153,10 @@ class Generation:
         self._lock = threading.Lock()
         self._decode: Decode | None = None
         self.result: Completion | None = None
+        self.on_prompt: PromptProgress | None = None
+        """Set before iterating to hear how far the engine has read the prompt, as
+        ``(tokens read, tokens to read)``, between the chunks it reads it in (from the
+        thread that iterates). Engines that read a prompt in one go never call it."""
 
     def attach(self, decode: Decode | None) -> None:
         """The decode :meth:`cancel` interrupts (None: none now); the driver's."""

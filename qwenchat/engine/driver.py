@@ -25,6 +25,7 @@ from qwenchat.engine.base import (
     EngineInfo,
     FinishReason,
     Generation,
+    PromptProgress,
     StopStrings,
     Usage,
 )
@@ -57,6 +58,9 @@ class Decode(ABC):
         """The model ended its turn (an end-of-turn token, or a server's own stop)."""
         self.notice: str | None = None
         """What the user should know about how this reply was generated."""
+        self.on_prompt: PromptProgress | None = None
+        """The generation's listener for how far the prompt has been read (the driver
+        sets it); an engine that reads the prompt in chunks calls it between them."""
 
     @abstractmethod
     def pieces(self) -> Iterator[Piece]: ...
@@ -170,6 +174,7 @@ def drive(
     watch = StopStrings(stop)
     hit: str | None = None
     sampled = 0
+    decode.on_prompt = gen.on_prompt
     gen.attach(decode)
     pieces = decode.pieces()
     try:

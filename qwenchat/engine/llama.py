@@ -17,6 +17,7 @@ import codecs
 import ctypes
 import os
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
@@ -33,7 +34,7 @@ from qwenchat.engine.grammar_sampler import DEFAULT_K, TopFirst
 from qwenchat.engine.llama_build import build_info, guard_note, model_params, use_extra_buffers
 from qwenchat.errors import GenerationError, ModelError
 from qwenchat.gguf import GGUFInfo
-from qwenchat.kvcache import KVCache
+from qwenchat.kvcache import MIN_SHARED, KVCache
 from qwenchat.models import check_model_file, model_name
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from qwenchat.engine.scoring import Scorer
 
 DEFAULT_MAX_CTX = 8192
+MIN_HEAD = 64
+"""A conversation's start shorter than this is not worth a KV state of its own."""
 _REPLY_MEMO_SIZE = 64
 _CONTROL_SPLIT = re.compile(f"({re.escape(IM_START)}|{re.escape(IM_END)})")
 
@@ -153,6 +156,7 @@ class LlamaEngine(DrivenEngine):
         self.amx_guarded = build.amx and not self.extra_buffers
         """Whether the AMX guard loaded the model without them."""
         self._control = {marker: self._special_id(marker) for marker in (IM_START, IM_END)}
+        [self._user_token] = self._llm.tokenize(b"user", add_bos=False, special=False)
         self._eog = {self._control[IM_END], self._special_id(ENDOFTEXT), self._llm.token_eos()}
         self._pieces: dict[int, bytes] = {}
         self._replies: OrderedDict[str, list[int]] = OrderedDict()
@@ -256,7 +260,7 @@ class LlamaEngine(DrivenEngine):
         constraint: Constraint | None,
     ) -> Decode:
         ids = self.tokenize(prompt)
-        if self.kv_cache is not None and self._llm.n_tokens == 0:
+        if self.kv_cache is not None:
             self._restore(self.kv_cache, ids)
         decode = _LlamaDecode(self, ids, self._cached_prefix(ids))
         if sampling.seed is not None:
@@ -266,6 +270,7 @@ class LlamaEngine(DrivenEngine):
             processors.append(_Suppress([self._special_id(text) for text in banned]))
         if constraint is not None:
             processors.append(self._grammar(constraint.gbnf, sampling))
+        # Lazily: it reads the prompt's last token only; _LlamaDecode reads the rest first.
         decode.tokens = self._llm.generate(
             ids,
             temp=sampling.temperature,
@@ -276,6 +281,40 @@ class LlamaEngine(DrivenEngine):
             logits_processor=processors or None,
         )
         return decode
+
+    def read_prompt(self, ids: list[int], decode: _LlamaDecode) -> bool:
+        """Evaluate all but the last prompt token, a batch at a time, telling
+        ``decode.on_prompt`` how far it got; False if interrupted between batches (what
+        was read stays in the cache). The start of a conversation (:func:`head_length`)
+        is saved as a KV state when read here, for the next conversation that starts so."""
+        llm = self._llm
+        start, end = self._cached_prefix(ids), len(ids) - 1
+        if start >= end:
+            return True
+        llm.n_tokens = start
+        llm._ctx.kv_cache_seq_rm(-1, start, -1)
+        head = head_length(ids, self._control[IM_START], self._user_token)
+        save_head = (
+            self.kv_cache is not None
+            and start < head <= end
+            and head >= MIN_HEAD
+            and not self.kv_cache.holds(ids[:head])
+        )
+        step = int(llm.n_batch)
+        at = start
+        for stop in sorted({head, end} if save_head else {end}):
+            while at < stop:
+                if decode.interrupted.is_set():
+                    return False
+                n = min(step, stop - at)
+                llm.eval(ids[at : at + n])
+                at += n
+                if decode.on_prompt is not None:
+                    decode.on_prompt(at - start, end - start)
+            if save_head and stop == head:
+                assert self.kv_cache is not None
+                self.kv_cache.save(ids[:head], self._save_kv)
+        return True
 
     def generate_batch(
         self, prompt: list[Segment], samplings: Sequence[Sampling], *, stop: Sequence[str] = ()
@@ -350,27 +389,34 @@ class LlamaEngine(DrivenEngine):
             self.kv_cache.save(self._llm.input_ids[: self._llm.n_tokens].tolist(), self._save_kv)
 
     def _restore(self, cache: KVCache, ids: list[int]) -> None:
-        """Load the saved state holding the longest prefix of ``ids``, if there is one;
-        a state that fails to load is deleted and the next longest tried."""
-        while (path := cache.find(ids)) is not None:
-            if self._load_kv(path, ids):
+        """Load the saved state sharing the longest prefix with ``ids``, when it shares
+        more than llama.cpp's cache holds now; a state that fails to load is deleted and
+        the next tried."""
+        held = self._cached_prefix(ids)
+        while (found := cache.find(ids, at_least=held + MIN_SHARED)) is not None:
+            if self._load_kv(found.path, ids, found.shared):
                 return
-            cache.discard(path)
+            cache.discard(found.path)
 
-    def _load_kv(self, path: Path, ids: list[int]) -> bool:
+    def _load_kv(self, path: Path, ids: list[int], shared: int) -> bool:
+        """Load a state and keep its first ``shared`` tokens, which must be ``ids``'s."""
+        ctx = self._llm._ctx
+        ctx.kv_cache_seq_rm(-1, 0, -1)
+        self._llm.n_tokens = 0
         capacity = self.n_ctx
         tokens = (llama_cpp.llama_token * capacity)()
         count = ctypes.c_size_t(0)
         read = llama_cpp.llama_state_seq_load_file(
-            self._llm._ctx.ctx, os.fsencode(path), 0, tokens, capacity, ctypes.byref(count)
+            ctx.ctx, os.fsencode(path), 0, tokens, capacity, ctypes.byref(count)
         )
-        loaded = list(tokens[: count.value])
-        if not read or not loaded or loaded != ids[: len(loaded)]:
+        loaded = list(tokens[: min(count.value, shared)])
+        if not read or len(loaded) < shared or loaded != ids[:shared]:
             self._llm.reset()
-            self._llm._ctx.kv_cache_clear()
+            ctx.kv_cache_clear()
             return False
-        self._llm.input_ids[: len(loaded)] = loaded
-        self._llm.n_tokens = len(loaded)
+        ctx.kv_cache_seq_rm(-1, shared, -1)  # what follows the common prefix
+        self._llm.input_ids[:shared] = loaded
+        self._llm.n_tokens = shared
         return True
 
     def _save_kv(self, path: Path) -> bool:
@@ -397,14 +443,21 @@ class _LlamaDecode(Decode):
     def __init__(self, engine: LlamaEngine, ids: list[int], cached: int) -> None:
         super().__init__(prompt_tokens=len(ids), cached_tokens=cached)
         self.engine = engine
+        self.ids = ids
+        self.interrupted = threading.Event()
         self.tokens: Generator[int, None, None] | None = None
         self.out: list[int] = []
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def interrupt(self) -> None:
+        self.interrupted.set()  # checked between the batches a prompt is read in
 
     def pieces(self) -> Iterator[Piece]:
         assert self.tokens is not None
         engine = self.engine
         try:
+            if not engine.read_prompt(self.ids, self):
+                return
             for token in self.tokens:
                 if token in engine._eog:
                     self.ended = True
@@ -432,3 +485,13 @@ class _Suppress:
     def __call__(self, _input_ids: object, logits: np.ndarray) -> np.ndarray:
         logits[self.token_ids] = -np.inf
         return logits
+
+
+def head_length(ids: Sequence[int], im_start: int, user: int) -> int:
+    """Where a conversation's head ends: the tokens before its first user turn (the
+    system message with the tools block, a persona's greeting), the part that every
+    conversation with the same start shares; 0 if it has no user turn."""
+    for i in range(len(ids) - 1):
+        if ids[i] == im_start and ids[i + 1] == user:
+            return i
+    return 0
