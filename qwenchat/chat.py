@@ -29,7 +29,7 @@ from qwenchat.agent import (
 )
 from qwenchat.chatml import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from qwenchat.config import Sampling, Settings, load_settings
-from qwenchat.engine.base import Engine, FinishReason, Timings, Usage
+from qwenchat.engine.base import Engine, FinishReason, PromptProgress, Timings, Usage
 from qwenchat.engine.load import load_engine
 from qwenchat.errors import GenerationError, InputError
 from qwenchat.schema import Schema
@@ -91,10 +91,14 @@ class ReplyStream:
     def cancel(self) -> None:
         self._turn.cancel()
 
-    def events(self) -> Iterator[Event]:
+    def events(self, on_prompt: PromptProgress | None = None) -> Iterator[Event]:
+        """The turn's events. ``on_prompt`` hears how far a long prompt has been read,
+        ``(tokens read, tokens to read)``, while this stream is read (from its thread)."""
         recorder, messages = self._chat.recorder, self._chat.messages
         if recorder is not None:  # the user's message is saved before the prompt is read
             recorder.sync(messages)
+        engine = self._chat.engine
+        engine.on_prompt = on_prompt
         try:
             for event in self._turn:
                 if recorder is not None:
@@ -104,6 +108,8 @@ class ReplyStream:
             if recorder is not None:
                 recorder.abandon(messages)
             raise
+        finally:
+            engine.on_prompt = None
         if recorder is not None:
             recorder.sync(messages)
         result = self._turn.result

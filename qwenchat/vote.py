@@ -39,7 +39,7 @@ from qwenchat.agent import (
 )
 from qwenchat.chatml import Message, Segment
 from qwenchat.config import Sampling
-from qwenchat.engine.base import Constraint, Engine, EngineInfo, Generation
+from qwenchat.engine.base import Constraint, Engine, EngineInfo, Generation, PromptProgress
 from qwenchat.kvcache import KVCache
 from qwenchat.tir import TirTurn
 
@@ -179,6 +179,13 @@ class _SampleEngine:
 
     def use_kv_cache(self, cache: KVCache) -> bool:
         return self._engine.use_kv_cache(cache)
+
+    @property
+    def on_prompt(self) -> PromptProgress | None:
+        return self._engine.on_prompt
+
+    def score(self, prompts: Sequence[list[Segment]], continuation: str) -> list[float] | None:
+        return self._engine.score(prompts, continuation)
 
     def generate(
         self,

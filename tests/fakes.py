@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -25,6 +26,9 @@ class ScriptedEngine(DrivenEngine):
     ``scores``: what :meth:`score` gives a prompt that holds a key (a tool's name, as
     the routing prompts do); None: the engine cannot score, as a server that gives no
     log-probabilities. Each scored continuation is recorded in :attr:`scored`.
+    ``reading``: ``(batches, seconds)``: read each prompt as that many batches of 512
+    "tokens", that long each, telling :attr:`on_prompt` after each, and stopping between
+    them when interrupted, as the llama.cpp engine does with a long prompt.
     """
 
     model_name = "scripted"
@@ -37,8 +41,10 @@ class ScriptedEngine(DrivenEngine):
         delay: float = 0.0,
         n_ctx: int = 4096,
         scores: dict[str, float] | None = None,
+        reading: tuple[int, float] = (0, 0.0),
     ) -> None:
         self.replies = list(replies)
+        self.reading = reading
         self.scores = scores
         self.scored: list[str] = []
         self.delay = delay
@@ -123,8 +129,18 @@ class _ScriptedDecode(Decode):
         super().__init__(prompt_tokens)
         self.engine = engine
         self.text = text
+        self.interrupted = threading.Event()
+
+    def interrupt(self) -> None:
+        self.interrupted.set()
 
     def pieces(self) -> Iterator[Piece]:
+        batches, seconds = self.engine.reading
+        for batch in range(batches):
+            if self.interrupted.wait(seconds):
+                return
+            if self.on_prompt is not None:
+                self.on_prompt(512 * (batch + 1), 512 * batches)
         for char in self.text:
             if self.engine.delay:
                 time.sleep(self.engine.delay)

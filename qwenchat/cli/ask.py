@@ -25,6 +25,7 @@ from qwenchat.cli.common import (
     terminal_approver,
     validated,
 )
+from qwenchat.cli.reading import PromptBar
 from qwenchat.conversation import describe_sandbox, sandbox_status
 from qwenchat.safetext import shown, shown_json
 
@@ -303,13 +304,18 @@ def ask(
     stream = chat.retry() if retry else chat.stream(text, schema=schema)
     signal.signal(signal.SIGINT, lambda *_: stream.cancel())
     show_progress = sys.stderr.isatty()
-    for event in stream.events():
-        if isinstance(event, TextDelta):
-            if not as_json:
-                sys.stdout.write(shown(event.text))
-                sys.stdout.flush()
-        elif show_progress or isinstance(event, Notice):  # notices matter in pipelines too
-            _progress(event)
+    bar = PromptBar() if show_progress else None
+    try:
+        for event in stream.events(on_prompt=bar):
+            if isinstance(event, TextDelta):
+                if not as_json:
+                    sys.stdout.write(shown(event.text))
+                    sys.stdout.flush()
+            elif show_progress or isinstance(event, Notice):  # notices matter in pipelines
+                _progress(event)
+    finally:
+        if bar is not None:
+            bar.close()
     chat.close()
     reply = stream.reply
     assert reply is not None

@@ -153,10 +153,6 @@ class Generation:
         self._lock = threading.Lock()
         self._decode: Decode | None = None
         self.result: Completion | None = None
-        self.on_prompt: PromptProgress | None = None
-        """Set before iterating to hear how far the engine has read the prompt, as
-        ``(tokens read, tokens to read)``, between the chunks it reads it in (from the
-        thread that iterates). Engines that read a prompt in one go never call it."""
 
     def attach(self, decode: Decode | None) -> None:
         """The decode :meth:`cancel` interrupts (None: none now); the driver's."""
@@ -183,6 +179,11 @@ class Generation:
 
 class Engine(Protocol):
     """A loaded model that can generate from a rendered ChatML prompt."""
+
+    on_prompt: PromptProgress | None
+    """Told ``(tokens read, tokens to read)`` between the batches a long prompt is read
+    in, from the thread that reads the reply (the UI's listener, set while a reply is
+    read); an engine that reads prompts in one go, or remotely, never calls it."""
 
     @property
     def model_name(self) -> str: ...

@@ -90,6 +90,8 @@ class DrivenEngine(ABC):
     model_name: str
     n_ctx: int
     """The context window, in tokens (an engine's attribute or property)."""
+    on_prompt: PromptProgress | None = None
+    """See :attr:`qwenchat.engine.base.Engine.on_prompt`."""
 
     @abstractmethod
     def count_tokens(self, prompt: list[Segment]) -> int: ...
@@ -174,7 +176,7 @@ def drive(
     watch = StopStrings(stop)
     hit: str | None = None
     sampled = 0
-    decode.on_prompt = gen.on_prompt
+    decode.on_prompt = engine.on_prompt
     gen.attach(decode)
     pieces = decode.pieces()
     try:

@@ -45,6 +45,10 @@ if TYPE_CHECKING:
     from qwenchat.tools import Tool
 
 
+WRITING = "writing…  (Esc stops)"
+"""The status while a reply is written (after its prompt is read)."""
+
+
 @dataclass(frozen=True)
 class Launch:
     """What ``qwenchat`` / ``qwenchat chat`` was started with."""
@@ -336,7 +340,7 @@ class QwenchatApp(App[None]):
         assert chat is not None
         self.stream = stream
         self._writing(True)
-        self.status.set(state="writing…  (Esc stops)")
+        self.status.set(state=WRITING)
         await self.conversation.stream_reply(stream, tir=chat.tir, measure=chat.context_tokens)
 
     async def on_conversation_reply_ended(self, event: Conversation.ReplyEnded) -> None:
@@ -344,6 +348,14 @@ class QwenchatApp(App[None]):
 
     async def on_conversation_reply_failed(self, event: Conversation.ReplyFailed) -> None:
         await self._reply_failed(event.error)
+
+    def on_conversation_prompt_read(self, event: Conversation.PromptRead) -> None:
+        if self.stream is None:  # a late message of a reply that has ended
+            return
+        if event.done < event.total:
+            self.status.set(state=f"reading {event.done:,}/{event.total:,} tokens  (Esc stops)")
+        else:
+            self.status.set(state=WRITING)
 
     def _writing(self, writing: bool) -> None:
         """While a reply streams: no full garbage collections (see collector.py), and a

@@ -415,3 +415,26 @@ async def test_stored_calls_get_their_own_results_in_order(store: SessionStore) 
         assert str(first.title).startswith("✓") and not first.has_class("-error")
         assert str(second.title).startswith("✗") and second.has_class("-error")
         assert str(second.title).endswith("· error, 0.12 s")
+
+
+async def test_a_long_prompt_shows_how_far_it_is_read_and_esc_stops_the_reading(
+    store: SessionStore,
+) -> None:
+    engine = ScriptedEngine(["Never written.", "Read and answered."], reading=(6, 0.15))
+    app = make_app(store, engine=engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        ended = app.tracked.replies_ended
+        await send(pilot, "A long document", wait=False)
+        await wait_for(pilot, lambda: "reading" in app.status.info.state, "the reading status")
+        assert "/3,072 tokens" in app.status.info.state and "Esc stops" in app.status.info.state
+        await pilot.press("escape")
+        await wait_reply_end(pilot, ended)
+        assert app.stream is None and app.status.info.state == ""
+        assert all("Never written" not in r.text for r in replies(app))
+        # The question is kept, in the chat and the session, and the next one goes on.
+        [session] = store.list_sessions()
+        assert [m.content for m in store.history(session.id)][:1] == ["A long document"]
+        engine.reading = (2, 0.0)
+        await send(pilot, "Again")
+        assert replies(app)[-1].text == "Read and answered."

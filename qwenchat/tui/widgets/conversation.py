@@ -56,6 +56,14 @@ class Conversation(VerticalScroll):
             super().__init__()
             self.error = error
 
+    class PromptRead(UIMessage):
+        """How far the engine has read a long prompt: ``done`` of ``total`` tokens."""
+
+        def __init__(self, done: int, total: int) -> None:
+            super().__init__()
+            self.done = done
+            self.total = total
+
     def on_mount(self) -> None:
         self.anchor()  # Textual releases it when the user scrolls up, and restores it at the end
 
@@ -137,8 +145,12 @@ class Conversation(VerticalScroll):
         self, stream: ReplyStream, bubble: AssistantBubble, tir: bool, measure: Callable[[], int]
     ) -> None:
         call = self.app.call_from_thread
+
+        def reading(done: int, total: int) -> None:
+            self.post_message(self.PromptRead(done, total))  # thread-safe
+
         try:
-            for event in stream.events():
+            for event in stream.events(on_prompt=reading):
                 if isinstance(event, TextDelta):  # the model's or the sandbox's: inert
                     bubble.reply.feed(shown(event.text))
                 elif tir and isinstance(event, Notice):
