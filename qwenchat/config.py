@@ -41,6 +41,10 @@ class Sampling(BaseModel):
     seed: int | None = None
 
 
+KvType = Literal["f16", "q8_0", "q4_0"]
+"""llama.cpp's ``type_k``/``type_v`` for the KV cache."""
+
+
 class EngineSettings(BaseModel):
     """How the model is loaded."""
 
@@ -54,6 +58,23 @@ class EngineSettings(BaseModel):
         description="use llama.cpp's extra buffer types (CPU repack, AMX) even where the"
         " build has Intel AMX, which crashes or computes garbage on some CPUs (llama.cpp"
         " #20824); false: such a build loads models without them",
+    )
+    threads_batch: int | None = Field(
+        None, ge=1, description="threads reading prompts (None: as threads)"
+    )
+    n_batch: int = Field(
+        512, ge=32, description="prompt tokens handed to llama.cpp at a time (its n_batch)"
+    )
+    n_ubatch: int = Field(
+        512, ge=32, description="prompt tokens computed at a time (its n_ubatch, <= n_batch)"
+    )
+    flash_attn: bool = Field(
+        False, description="llama.cpp's flash attention (always on with a quantised KV cache)"
+    )
+    kv_type: KvType = Field(
+        "f16",
+        description="the KV cache's number type: q8_0 halves its memory per token and q4_0"
+        " quarters it, for long contexts (they need flash attention)",
     )
     kv_cache_mb: int = Field(
         1024,

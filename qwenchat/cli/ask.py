@@ -14,6 +14,7 @@ from qwenchat.cli.common import (
     PYTHON,
     EngineOption,
     GpuLayersOption,
+    KvTypeOption,
     ModelOption,
     NCtxOption,
     PromptOption,
@@ -141,6 +142,7 @@ def ask(
     seed: Annotated[Optional[int], typer.Option(help="Sampling seed.")] = None,
     gpu_layers: GpuLayersOption = None,
     threads: ThreadsOption = None,
+    kv_type: KvTypeOption = None,
     n_ctx: NCtxOption = None,
     engine_url: EngineOption = None,
     use_tools: Annotated[
@@ -247,7 +249,7 @@ def ask(
     )
 
     role = choose_role(
-        settings_with(gpu_layers, threads, n_ctx, engine_url),
+        settings_with(gpu_layers, threads, n_ctx, engine_url, kv_type),
         system=system,
         prompt=prompt_name,
         persona=persona_name,

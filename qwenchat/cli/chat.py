@@ -10,6 +10,7 @@ import typer
 from qwenchat.cli.common import (
     EngineOption,
     GpuLayersOption,
+    KvTypeOption,
     ModelOption,
     NCtxOption,
     PromptOption,
@@ -37,6 +38,7 @@ def chat(
     ] = False,
     gpu_layers: GpuLayersOption = None,
     threads: ThreadsOption = None,
+    kv_type: KvTypeOption = None,
     n_ctx: NCtxOption = None,
     engine_url: EngineOption = None,
 ) -> None:
@@ -50,7 +52,7 @@ def chat(
     from qwenchat.tui.app import Launch, QwenchatApp
 
     launch = Launch(
-        settings=settings_with(gpu_layers, threads, n_ctx, engine_url),
+        settings=settings_with(gpu_layers, threads, n_ctx, engine_url, kv_type),
         session=session,
         persona=persona,
         prompt=prompt_name,

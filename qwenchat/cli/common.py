@@ -33,6 +33,13 @@ ModelOption = Annotated[
 GpuLayersOption = Annotated[Optional[str], typer.Option(help="auto, all, or a number of layers.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")]
 NCtxOption = Annotated[Optional[int], typer.Option(help="Context window in tokens.")]
+KvTypeOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--kv-type",
+        help="The KV cache's number type: f16, q8_0 (half the memory) or q4_0 (a quarter).",
+    ),
+]
 EngineOption = Annotated[
     Optional[str],
     typer.Option(
@@ -77,6 +84,7 @@ def settings_with(
     threads: int | None = None,
     n_ctx: int | None = None,
     engine_url: str | None = None,
+    kv_type: str | None = None,
 ) -> Settings:
     """The config file's settings with the command-line engine flags applied.
 
@@ -106,6 +114,8 @@ def settings_with(
         updates["threads"] = threads
     if n_ctx is not None:
         updates["n_ctx"] = n_ctx
+    if kv_type is not None:
+        updates["kv_type"] = kv_type
     engine = validated(type(settings.engine), settings.engine.model_dump(), updates)
     return settings.model_copy(update={"engine": engine})
 

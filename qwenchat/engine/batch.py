@@ -48,7 +48,15 @@ class BatchContext:
     def __init__(self, engine: LlamaEngine) -> None:
         llm = engine._llm
         params = llama_cpp.llama_context_default_params()
-        for field in ("n_batch", "n_ubatch", "n_threads", "n_threads_batch"):
+        for field in (
+            "n_batch",
+            "n_ubatch",
+            "n_threads",
+            "n_threads_batch",
+            "flash_attn_type",
+            "type_k",
+            "type_v",
+        ):
             setattr(params, field, getattr(llm.context_params, field))
         params.n_ctx = 2 * engine.n_ctx
         params.n_seq_max = MAX_SEQUENCES

@@ -27,7 +27,7 @@ import llama_cpp
 import numpy as np
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, IM_START, Segment
-from qwenchat.config import GpuLayers, Sampling
+from qwenchat.config import GpuLayers, KvType, Sampling
 from qwenchat.engine.base import Completion, Constraint, EngineInfo, Generation
 from qwenchat.engine.driver import Decode, DrivenEngine, Piece, drive
 from qwenchat.engine.grammar_sampler import DEFAULT_K, TopFirst
@@ -42,6 +42,11 @@ if TYPE_CHECKING:
     from qwenchat.engine.scoring import Scorer
 
 DEFAULT_MAX_CTX = 8192
+KV_TYPES = {
+    "f16": llama_cpp.GGML_TYPE_F16,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+    "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+}
 MIN_HEAD = 64
 """A conversation's start shorter than this is not worth a KV state of its own."""
 _REPLY_MEMO_SIZE = 64
@@ -112,9 +117,17 @@ class LlamaEngine(DrivenEngine):
         threads: int | None = None,
         gpu_layers: GpuLayers = "auto",
         amx: bool = False,
+        threads_batch: int | None = None,
+        n_batch: int = 512,
+        n_ubatch: int = 512,
+        flash_attn: bool = False,
+        kv_type: KvType = "f16",
     ) -> None:
         """``amx``: load with llama.cpp's extra buffer types even when the build has AMX
-        (``engine.amx``; see :mod:`qwenchat.engine.llama_build`)."""
+        (``engine.amx``; see :mod:`qwenchat.engine.llama_build`). The rest are
+        llama.cpp's context parameters of the same names (``engine.*`` in the config;
+        measured in docs/benchmarks.md); a quantised ``kv_type`` turns flash attention on,
+        which llama.cpp needs for a quantised V cache."""
         self.path = path
         self.kv_cache: KVCache | None = None
         """Set to save the KV state after each reply and resume from it (sessions)."""
@@ -130,13 +143,20 @@ class LlamaEngine(DrivenEngine):
         """What the AMX guard did for this build, for ``ask -v``, the TUI and doctor."""
         extra_buffers = use_extra_buffers(build, amx)
 
+        ggml_type = KV_TYPES[kv_type]
+
         def make(n_gpu: int) -> llama_cpp.Llama:
             with model_params(use_extra_bufts=extra_buffers):
                 return llama_cpp.Llama(
                     model_path=str(path),
                     n_ctx=ctx,
                     n_threads=self.threads,
-                    n_threads_batch=self.threads,
+                    n_threads_batch=threads_batch or self.threads,
+                    n_batch=n_batch,
+                    n_ubatch=min(n_ubatch, n_batch),
+                    flash_attn=flash_attn or kv_type != "f16",
+                    type_k=ggml_type,
+                    type_v=ggml_type,
                     n_gpu_layers=n_gpu,
                     verbose=False,
                 )

@@ -43,12 +43,18 @@ def load_engine(
     path = resolve_model(
         str(model) if model is not None else None, settings.model, settings.resolved_models_dir()
     )
+    tuning = settings.engine
     engine = LlamaEngine(
         path,
-        n_ctx=settings.engine.n_ctx,
-        threads=settings.engine.threads,
-        gpu_layers=settings.engine.gpu_layers,
-        amx=settings.engine.amx,
+        n_ctx=tuning.n_ctx,
+        threads=tuning.threads,
+        gpu_layers=tuning.gpu_layers,
+        amx=tuning.amx,
+        threads_batch=tuning.threads_batch,
+        n_batch=tuning.n_batch,
+        n_ubatch=tuning.n_ubatch,
+        flash_attn=tuning.flash_attn,
+        kv_type=tuning.kv_type,
     )
     if engine.offload_note:
         warn(engine.offload_note)
