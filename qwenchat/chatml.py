@@ -41,6 +41,7 @@ __all__ = [
     "IM_END",
     "IM_START",
     "AssistantMessage",
+    "Attachment",
     "CallStatus",
     "Message",
     "MessageLike",
@@ -105,11 +106,34 @@ class SystemMessage(BaseModel):
     content: _Content
 
 
+class Attachment(BaseModel):
+    """A file put into a user message: rendered before the message's own text, named
+    and fenced, so that a second question about the same file starts the same way (and
+    the engine's prefix library spares reading it again)."""
+
+    name: str
+    text: str
+    kind: str = "text"
+    """What it was read from: ``text``, or the converted format (``pdf``, ``docx``...)."""
+
+    def fenced(self) -> str:
+        """``name`` over the text in a fence longer than any backtick run inside it."""
+        fence = "```"
+        while fence in self.text:
+            fence += "`"
+        return f"{self.name}\n{fence}\n{self.text.rstrip()}\n{fence}"
+
+
 class UserMessage(BaseModel):
-    """A user turn."""
+    """A user turn; its attachments come first in what the model reads."""
 
     role: Literal["user"] = "user"
     content: _Content
+    attachments: list[Attachment] = []
+
+    def prompt_text(self) -> str:
+        """What the model reads: each attachment fenced, then the message's text."""
+        return "\n\n".join([*(a.fenced() for a in self.attachments), self.content])
 
 
 class AssistantMessage(BaseModel):
@@ -247,7 +271,7 @@ def _turn(msgs: Sequence[Message], i: int) -> Iterator[Segment]:
         yield from _tool_calls(msg)
     elif i > 0 or not isinstance(msg, SystemMessage):  # messages[0] system is the prompt
         yield _tpl(IM_START + msg.role + "\n")
-        yield _data(msg.content)
+        yield _data(msg.prompt_text() if isinstance(msg, UserMessage) else msg.content)
         yield _tpl(IM_END + "\n")
 
 

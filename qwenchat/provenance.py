@@ -17,6 +17,8 @@ from typing import Any
 
 from qwenchat.tools import Tool
 
+_MAX_NAME_WORDS = 3
+_CODE = re.compile(r"[()\[\]{}=+*/<>]")
 _WORD = re.compile(r"\d+(?:\.\d+)?|[^\W\d_]{2,}")
 """A word or number of a value, as the user could have said it."""
 
@@ -43,7 +45,9 @@ def copied_argument(tool: Tool, arguments: dict[str, Any], said: str) -> str | N
     """The argument whose value a call copied, wholly or in part, from ``tool``'s example:
     ``name`` for ``lookup_employee(name="Jane Doe")`` (:func:`copied_example`), and
     ``flight`` for ``flight_status(flight="QX 318")`` when the user asked about LX 318
-    (a value mixing the user's words with a word of the example the user did not say).
+    (a short value, a name or an id, mixing the user's words with a word of the example
+    the user did not say; code and expressions, which mix keywords with the user's
+    numbers by nature, are not looked at).
     A value with nothing of the user's, in a call with something of theirs (``"USD"``
     for "45 US dollars"), is theirs, as for :func:`copied_example`.
     """
@@ -53,6 +57,8 @@ def copied_argument(tool: Tool, arguments: dict[str, Any], said: str) -> str | N
     spec = _spec_text(tool)
     for name, text in _free_values(tool, arguments):
         words = _WORD.findall(text)
+        if len(words) > _MAX_NAME_WORDS or _CODE.search(text):  # code mixes by nature
+            continue
         theirs = [mentions(said, word) for word in words]
         copied = [not t and mentions(spec, w) for w, t in zip(words, theirs, strict=True)]
         if any(theirs) and any(copied):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from qwenchat.chatml import CallStatus, Message, ToolCall, to_message
+from qwenchat.chatml import Attachment, CallStatus, Message, ToolCall, to_message
 
 Role = Literal["system", "user", "assistant", "tool"]
 SqlInt = Annotated[int, Field(ge=0, lt=2**63)]
@@ -60,11 +60,15 @@ class MessageNode(BaseModel):
     completion_tokens: SqlInt | None = None
     created: Moment
     complete: bool = True
+    attachments: list[Attachment] = []
+    """A user message's files (:class:`qwenchat.chatml.Attachment`)."""
 
     def to_message(self) -> Message:
         """The chatml message, ready for :func:`qwenchat.chatml.render`."""
         data: dict[str, Any] = {"role": self.role, "content": self.content}
-        if self.role == "assistant":
+        if self.role == "user":
+            data["attachments"] = self.attachments
+        elif self.role == "assistant":
             data["tool_calls"] = self.tool_calls
         elif self.role == "tool":
             data |= {

@@ -80,4 +80,26 @@ _V2 = (
     "ALTER TABLE messages ADD COLUMN duration_s REAL",
 )
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2)
+# Files put into user messages: each text once (by its sha256), however many messages
+# attach it, as llm's fragments are; an attachment names a fragment, in order.
+_V3 = (
+    """
+    CREATE TABLE fragments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sha256 TEXT NOT NULL UNIQUE,
+        text TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE attachments (
+        message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        fragment_id INTEGER NOT NULL REFERENCES fragments (id),
+        PRIMARY KEY (message_id, position)
+    )
+    """,
+)
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3)

@@ -8,6 +8,7 @@ threads, one call at a time.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -20,7 +21,15 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
-from qwenchat.chatml import AssistantMessage, Message, MessageLike, ToolMessage, to_message
+from qwenchat.chatml import (
+    AssistantMessage,
+    Attachment,
+    Message,
+    MessageLike,
+    ToolMessage,
+    UserMessage,
+    to_message,
+)
 from qwenchat.paths import data_dir
 from qwenchat.store.db import StoreInputError, open_db, sqlite_errors, transaction
 from qwenchat.store.export import parse_document, to_json, to_markdown
@@ -29,6 +38,7 @@ from qwenchat.store.records import SearchHit, Session, StoredMessage
 CHECKPOINT_INTERVAL = 1.0  # seconds of streamed text a crash may lose
 _SNIPPET_WIDTH = 80
 _TRIGRAM = 3  # the FTS index matches substrings of at least this many characters
+_IDS_PER_QUERY = 500  # well under SQLite's limit on a statement's parameters
 
 _PATH_TO_HEAD = """
     WITH RECURSIVE path (id, depth) AS (
@@ -219,7 +229,7 @@ class SessionStore:
                 "SELECT * FROM messages WHERE session_id = ? AND parent_id IS ? ORDER BY id",
                 (old.session_id, old.parent_id),
             ).fetchall()
-        return [_message(row) for row in rows]
+            return _messages(db, rows)
 
     def set_head(self, session_id: int, message_id: int) -> None:
         """Make ``message_id`` the end of the branch in use."""
@@ -261,7 +271,7 @@ class SessionStore:
             rows = db.execute(
                 "SELECT * FROM messages WHERE session_id = ? ORDER BY id", (session.id,)
             ).fetchall()
-        return to_json(session, [_message(row) for row in rows])
+            return to_json(session, _messages(db, rows))
 
     def import_session(self, text: str) -> Session:
         """Load a JSON export as a new session: new ids, the same tree, head and times."""
@@ -279,6 +289,7 @@ class SessionStore:
                 row |= _message_columns(node.to_message())
                 row |= node.model_dump(include={"prompt_tokens", "completion_tokens", "complete"})
                 new_ids[node.id] = _insert(db, "messages", row)
+                _attach(db, new_ids[node.id], node.attachments)
             head = doc.session.head_id
             db.execute(
                 "UPDATE sessions SET head_id = ? WHERE id = ?",
@@ -410,17 +421,57 @@ def _session(row: sqlite3.Row) -> Session:
     return Session.model_validate(data)
 
 
-def _message(row: sqlite3.Row) -> StoredMessage:
-    data = dict(row)
-    data["tool_calls"] = json.loads(data["tool_calls"] or "[]")
-    return StoredMessage.model_validate(data)
+def _messages(db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[StoredMessage]:
+    """Stored messages from their rows, each user message with its attachments."""
+    attached = _attachments(db, [row["id"] for row in rows if row["role"] == "user"])
+    found = []
+    for row in rows:
+        data = dict(row)
+        data["tool_calls"] = json.loads(data["tool_calls"] or "[]")
+        data["attachments"] = attached.get(row["id"], [])
+        found.append(StoredMessage.model_validate(data))
+    return found
+
+
+def _attachments(db: sqlite3.Connection, ids: list[int]) -> dict[int, list[Attachment]]:
+    found: dict[int, list[Attachment]] = {}
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        chunk = ids[start : start + _IDS_PER_QUERY]
+        rows = db.execute(
+            "SELECT a.message_id, a.name, a.kind, f.text FROM attachments a"
+            " JOIN fragments f ON f.id = a.fragment_id"
+            f" WHERE a.message_id IN ({','.join('?' * len(chunk))})"
+            " ORDER BY a.message_id, a.position",
+            chunk,
+        )
+        for message_id, name, kind, text in rows:
+            found.setdefault(message_id, []).append(Attachment(name=name, kind=kind, text=text))
+    return found
+
+
+def _attach(db: sqlite3.Connection, message_id: int, attachments: list[Attachment]) -> None:
+    """Store a message's attachments, each text once however many messages attach it."""
+    for position, attachment in enumerate(attachments):
+        digest = hashlib.sha256(attachment.text.encode()).hexdigest()
+        db.execute(
+            "INSERT OR IGNORE INTO fragments (sha256, text) VALUES (?, ?)",
+            (digest, attachment.text),
+        )
+        [fragment_id] = db.execute(
+            "SELECT id FROM fragments WHERE sha256 = ?", (digest,)
+        ).fetchone()
+        db.execute(
+            "INSERT INTO attachments (message_id, position, name, kind, fragment_id)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (message_id, position, attachment.name, attachment.kind, fragment_id),
+        )
 
 
 def _message_by_id(db: sqlite3.Connection, message_id: int) -> StoredMessage:
     row = db.execute("SELECT * FROM messages WHERE id = ?", (message_id,)).fetchone()
     if row is None:
         raise StoreInputError(f"no message {message_id}; it may have been deleted")
-    return _message(row)
+    return _messages(db, [row])[0]
 
 
 def _message_columns(message: Message) -> dict[str, Any]:
@@ -452,6 +503,8 @@ def _add(
         message_id = _insert(db, "messages", row | _message_columns(message) | extra)
     except sqlite3.IntegrityError:  # the parent is in another session, or nowhere
         raise StoreInputError(f"message {parent} is not in session {session_id}") from None
+    if isinstance(message, UserMessage):
+        _attach(db, message_id, message.attachments)
     _move_head(db, session_id, message_id)
     return message_id
 
@@ -465,7 +518,7 @@ def _move_head(db: sqlite3.Connection, session_id: int, message_id: int) -> None
 
 def _path(db: sqlite3.Connection, session_id: int) -> list[StoredMessage]:
     _resolve(db, session_id)
-    return [_message(row) for row in db.execute(_PATH_TO_HEAD, (session_id,)).fetchall()]
+    return _messages(db, db.execute(_PATH_TO_HEAD, (session_id,)).fetchall())
 
 
 def _search_filters(words: list[str]) -> tuple[list[str], list[str]]:

@@ -139,3 +139,16 @@ def test_the_phrases_of_a_message_are_its_runs_of_words_within_a_sentence() -> N
     assert "time? Thanks" not in found and "Thanks, Ana-Maria" not in found
     assert all(len(p.split()) <= 4 for p in found)
     assert found == sorted(found, key=lambda p: (-len(p), p))
+
+
+def test_code_that_uses_the_users_numbers_is_not_a_partial_copy() -> None:
+    def python(code: str) -> str:
+        """Run Python code, e.g. print(1 + 2).
+
+        Args:
+            code: the code.
+        """
+        return ""
+
+    tool = tool_from_function(python)
+    assert copied_argument(tool, {"code": "print(6 * 7)"}, "What is 6 times 7?") is None

@@ -159,7 +159,7 @@ def test_a_version_1_store_gains_tool_outcomes_and_keeps_its_tool_messages(path:
         )  # no status recorded: None, not a guess
         store.add_message(old.session_id, ToolMessage(content="x", status="denied"))
         assert store.history(old.session_id)[-1].to_message().status == "denied"
-    assert pragma(path, "user_version") == len(schema.MIGRATIONS) == 2
+    assert pragma(path, "user_version") == len(schema.MIGRATIONS) == 3
 
 
 def test_a_failing_migration_leaves_the_database_at_its_version(
@@ -695,3 +695,24 @@ def test_bad_imports_are_one_line_input_errors(
     assert isinstance(info.value, InputError) and info.value.exit_code == 2
     one_line(info.value)
     assert len(store.list_sessions()) <= 1  # nothing half-imported
+
+
+def test_attachments_are_kept_with_their_message_and_each_text_once(path: Path) -> None:
+    from qwenchat.chatml import Attachment, UserMessage
+
+    doc = Attachment(name="notes.md", text="The launch is on May 3.")
+    pdf = Attachment(name="plan.pdf", text="Phase one: design.", kind="pdf")
+    with SessionStore(path) as store:
+        session = store.create_session(name="files")
+        store.add_message(session.id, UserMessage(content="When?", attachments=[doc, pdf]))
+        store.add_message(session.id, {"role": "assistant", "content": "May 3."})
+        store.add_message(session.id, UserMessage(content="And again?", attachments=[doc]))
+        first, _, last = store.history(session.id)
+        assert first.to_message() == UserMessage(content="When?", attachments=[doc, pdf])
+        assert last.attachments == [doc]
+        exported = store.export_session(session.id, "json")
+        copy = store.import_session(exported.replace('"name": "files"', '"name": "copy"'))
+        assert store.history(copy.id)[0].attachments == [doc, pdf]
+    with sqlite3.connect(path) as db:  # the same text is stored once for all messages
+        assert db.execute("SELECT COUNT(*) FROM fragments").fetchone()[0] == 2
+        assert db.execute("SELECT COUNT(*) FROM attachments").fetchone()[0] == 6  # 3 + 3 copied
