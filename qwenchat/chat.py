@@ -11,7 +11,7 @@ that is a single reply. The CLI's ``ask`` and the TUI are thin shells over this 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -27,7 +27,14 @@ from qwenchat.agent import (
     ToolCallRecord,
     Turn,
 )
-from qwenchat.chatml import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from qwenchat.chatml import (
+    AssistantMessage,
+    Attachment,
+    Message,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+)
 from qwenchat.config import Sampling, Settings, load_settings
 from qwenchat.engine.base import Engine, FinishReason, PromptProgress, Timings, Usage
 from qwenchat.engine.load import load_engine
@@ -242,19 +249,48 @@ class Chat:
     ) -> None:
         self.close()
 
-    def stream(self, text: str, *, schema: Schema | None = None) -> ReplyStream:
+    def stream(
+        self,
+        text: str,
+        *,
+        schema: Schema | None = None,
+        attachments: Sequence[Attachment] = (),
+    ) -> ReplyStream:
         """Add a user message and stream the answer (see :class:`ReplyStream`).
 
         ``schema``: the answer is JSON that follows it (grammar-enforced, then
-        validated into :attr:`Reply.data`); not with tools or TIR.
+        validated into :attr:`Reply.data`); not with tools or TIR. ``attachments``:
+        files the message carries (:mod:`qwenchat.attachments`); files that would not fit
+        the context window are an :class:`InputError` saying how many tokens they take.
         """
         if schema is not None and (self.tools or self.tir or self.samples > 1):
             raise InputError("a schema cannot be used with tools, TIR or samples in one reply")
         if self.samples > 1 and self.tools and not self.tir:
             raise InputError("samples vote on TIR or plain answers: not with tools")
         python = self.python_tool() if self.tir else None  # before the message: it may raise
-        self.messages.append(UserMessage(content=text))
+        message = UserMessage(content=text, attachments=list(attachments))
+        if attachments:
+            self._check_fits(message)
+        self.messages.append(message)
         return self._answer(python, schema)
+
+    def _check_fits(self, message: UserMessage) -> None:
+        """Raise :class:`InputError` when the message's files alone leave no room for the
+        rest of the prompt and the reply."""
+        from qwenchat.attachments import too_long
+        from qwenchat.chatml import render_segments
+        from qwenchat.context import reply_room
+
+        system = [m for m in self.messages[:1] if isinstance(m, SystemMessage)]
+        bare = render_segments([*system, message.model_copy(update={"attachments": []})])
+        room = (
+            self.engine.n_ctx
+            - reply_room(self.engine, self.sampling.max_tokens)
+            - self.engine.count_tokens(bare)
+        )
+        problem = too_long(message.attachments, self.engine.count_tokens, room)
+        if problem is not None:
+            raise InputError(problem)
 
     def retry(self) -> ReplyStream:
         """Answer the last user message again; the old answer stays in the session as a
@@ -272,8 +308,10 @@ class Chat:
         if not 0 <= index < len(self.messages) or not isinstance(self.messages[index], UserMessage):
             raise InputError(f"message {index} is not a user message; only those can be edited")
         python = self.python_tool() if self.tir else None
+        edited = self.messages[index]
+        assert isinstance(edited, UserMessage)
         self._branch(index)
-        self.messages.append(UserMessage(content=text))
+        self.messages.append(UserMessage(content=text, attachments=edited.attachments))
         return self._answer(python)
 
     def delete(self, index: int) -> None:

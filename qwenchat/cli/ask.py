@@ -203,6 +203,15 @@ def ask(
             " file, inline JSON, or fields like 'name, age int, tags list'.",
         ),
     ] = None,
+    files: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--file",
+            "-f",
+            help="Put a file into the prompt: text, PDF, DOCX, HTML...; a directory, a glob"
+            " ('docs/*.md'), or - for stdin. Repeatable.",
+        ),
+    ] = None,
     verbose: Annotated[
         bool,
         typer.Option("--verbose", "-v", help="Report the model load and reply figures on stderr."),
@@ -215,9 +224,12 @@ def ask(
     ] = False,
 ) -> None:
     """Answer one prompt and exit: `git diff | qwenchat ask "write a commit message"`."""
+    from qwenchat.attachments import read_attachments
     from qwenchat.errors import InputError
 
-    stdin_text = "" if sys.stdin is None or sys.stdin.isatty() else read_stdin()
+    piped = sys.stdin is not None and not sys.stdin.isatty()
+    attachments = read_attachments(files or [], stdin=read_stdin)  # "-": stdin, read here
+    stdin_text = read_stdin() if piped and "-" not in (files or []) else ""
     # Python hands undecodable argv bytes over as lone surrogates, which no store or
     # tokenizer takes: they become U+FFFD, as invalid UTF-8 does everywhere else.
     words = " ".join(prompt or []).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
@@ -226,9 +238,9 @@ def ask(
 
     if samples is not None and not 1 <= samples <= MAX_SAMPLES:
         raise InputError(f"--samples must be from 1 to {MAX_SAMPLES}, not {samples}")
-    if retry and (text.strip() or not session):
+    if retry and (text.strip() or attachments or not session):
         raise InputError("--retry needs --session NAME and no prompt: it answers the last one")
-    if not text.strip() and not retry:
+    if not text.strip() and not retry and not attachments:
         raise InputError(
             'empty prompt: give one as an argument or on stdin, e.g. qwenchat ask "hello"'
         )
@@ -303,7 +315,7 @@ def ask(
         recorder=recorder,
         **overrides,
     )
-    stream = chat.retry() if retry else chat.stream(text, schema=schema)
+    stream = chat.retry() if retry else chat.stream(text, schema=schema, attachments=attachments)
     signal.signal(signal.SIGINT, lambda *_: stream.cancel())
     show_progress = sys.stderr.isatty()
     bar = PromptBar() if show_progress else None
