@@ -15,6 +15,7 @@ from qwenchat.cli.common import (
     EngineOption,
     GpuLayersOption,
     KvTypeOption,
+    McpConfigOption,
     ModelOption,
     NCtxOption,
     PromptOption,
@@ -156,6 +157,7 @@ def ask(
         Optional[list[Path]],
         typer.Option("--tools-dir", help="Load tools from this dir too (repeatable)."),
     ] = None,
+    mcp_config: McpConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve every tool call.")] = False,
     allow: Annotated[
         Optional[list[str]],
@@ -287,7 +289,7 @@ def ask(
 
     registry = None
     if use_tools or wanted - {PYTHON}:
-        registry = load_tool_registry(tools_dir)
+        registry = load_tool_registry(tools_dir, mcp_config)
         if wanted - {PYTHON}:
             registry = registry.select([name for name in tool or () if name != PYTHON])
     if session:

@@ -33,6 +33,15 @@ ModelOption = Annotated[
 GpuLayersOption = Annotated[Optional[str], typer.Option(help="auto, all, or a number of layers.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")]
 NCtxOption = Annotated[Optional[int], typer.Option(help="Context window in tokens.")]
+McpConfigOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--mcp-config",
+        metavar="FILE",
+        help="MCP servers to take tools from (mcpServers JSON), instead of mcp.json in the"
+        " config dir.",
+    ),
+]
 KvTypeOption = Annotated[
     Optional[str],
     typer.Option(
@@ -138,17 +147,27 @@ def validated(model: type[M], base: dict[str, Any], flags: dict[str, Any]) -> M:
         raise InputError(f"{flag}{given}: {error['msg'][0].lower()}{error['msg'][1:]}") from None
 
 
-def load_tool_registry(tools_dirs: list[Path] | None) -> ToolRegistry:
-    """Built-in tools, the user's tools dir and ``--tools-dir`` dirs; problems become warnings."""
+def load_tool_registry(
+    tools_dirs: list[Path] | None, mcp_config: Path | None = None
+) -> ToolRegistry:
+    """Built-in tools, the user's tools dir, ``--tools-dir`` dirs and the MCP servers'
+    tools (``mcp.json``, or ``--mcp-config``; stopped when the command ends); problems
+    become warnings."""
+    import atexit
+
     from qwenchat.errors import InputError
+    from qwenchat.mcp.tools import McpServers
     from qwenchat.tools import default_tool_dirs, load_tools
 
     for directory in tools_dirs or []:
         if not directory.is_dir():
             raise InputError(f"--tools-dir {directory}: not a directory")
+    servers = McpServers.from_config(mcp_config)
     loaded = load_tools([*default_tool_dirs(), *(tools_dirs or [])])
     for problem in loaded.problems:
         err(f"warning: {problem}")
+    atexit.register(servers.close)
+    servers.add_tools(loaded.registry, lambda line: err(f"warning: {line}"))
     return loaded.registry
 
 

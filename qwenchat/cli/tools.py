@@ -10,6 +10,7 @@ import typer
 
 from qwenchat.cli.common import (
     EngineOption,
+    McpConfigOption,
     ModelOption,
     NCtxOption,
     ThreadsOption,
@@ -34,9 +35,10 @@ ToolsDir = Annotated[
 ]
 
 
-def _registry(tools_dir: list[Path] | None) -> ToolRegistry:
-    """The loaded tools, plus ``python`` (in a sandbox of its own) when a sandbox works here."""
-    registry = load_tool_registry(tools_dir)
+def _registry(tools_dir: list[Path] | None, mcp_config: Path | None) -> ToolRegistry:
+    """The loaded tools (MCP servers' too), plus ``python`` (in a sandbox of its own) when
+    a sandbox works here."""
+    registry = load_tool_registry(tools_dir, mcp_config)
     settings = settings_with()
     if sandbox_status(settings)[0]:
         from qwenchat.sandbox import Sandbox
@@ -47,19 +49,19 @@ def _registry(tools_dir: list[Path] | None) -> ToolRegistry:
 
 
 @app.command("list")
-def list_(tools_dir: ToolsDir = None) -> None:
+def list_(tools_dir: ToolsDir = None, mcp_config: McpConfigOption = None) -> None:
     """Show every loaded tool: name, whether it is safe, what it does, where it comes from."""
     rows = [
         (tool.name, "yes" if tool.safe else "no", tool.description.split("\n", 1)[0], tool.source)
-        for tool in _registry(tools_dir)
+        for tool in _registry(tools_dir, mcp_config)
     ]
     print_table(("name", "safe", "description", "source"), rows)
 
 
 @app.command("show")
-def show(name: str, tools_dir: ToolsDir = None) -> None:
+def show(name: str, tools_dir: ToolsDir = None, mcp_config: McpConfigOption = None) -> None:
     """Print a tool's JSON schema, as the model sees it."""
-    tool = _registry(tools_dir).select([name]).get(name)
+    tool = _registry(tools_dir, mcp_config).select([name]).get(name)
     assert tool is not None
     print(shown_json(tool.spec(), indent=2))
 
@@ -69,6 +71,7 @@ def run(
     name: str,
     arguments: Annotated[str, typer.Argument(help="The arguments as a JSON object.")] = "{}",
     tools_dir: ToolsDir = None,
+    mcp_config: McpConfigOption = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Approve the call.")] = False,
 ) -> None:
     """Run one tool as a model's call would: validated, approved, with its timeout."""
@@ -76,7 +79,7 @@ def run(
     from qwenchat.errors import InputError, QwenchatError
     from qwenchat.tools import ToolArgumentError
 
-    tool = _registry(tools_dir).select([name]).get(name)
+    tool = _registry(tools_dir, mcp_config).select([name]).get(name)
     assert tool is not None
     try:
         parsed = json.loads(arguments)
@@ -98,6 +101,7 @@ def run(
 def eval_(
     cases: Annotated[Path, typer.Argument(help="A JSONL file of cases (see docs/tools.md).")],
     tools_dir: ToolsDir = None,
+    mcp_config: McpConfigOption = None,
     model: ModelOption = None,
     engine_url: EngineOption = None,
     n_ctx: NCtxOption = None,
@@ -116,7 +120,7 @@ def eval_(
     from qwenchat.tooleval import CaseResult, EvalCase, evaluate, load_cases
 
     loaded = load_cases(cases)
-    registry = load_tool_registry(tools_dir)
+    registry = load_tool_registry(tools_dir, mcp_config)
     unknown = sorted({c.tool for c in loaded if c.tool} - set(registry.names()))
     if unknown:
         raise InputError(

@@ -34,6 +34,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     create_model,
+    field_validator,
 )
 from pydantic_core import PydanticSerializationError, to_jsonable_python
 
@@ -214,16 +215,7 @@ class Tool(BaseModel):
             ToolArgumentError: the arguments are invalid.
             ToolRunError: the function raised (``"<ExcType>: <message>"``) or timed out.
         """
-        parsed = self._parse(arguments)
-        kwargs = {
-            field.alias or key: getattr(parsed, key)
-            for key, field in self.arguments_model.model_fields.items()
-        }
-        call = (
-            self.function(**kwargs)
-            if _is_async(self.function)
-            else _in_thread(self.function, kwargs)
-        )
+        call = self._start(arguments)
         task = asyncio.ensure_future(_guarded(call))
         try:
             # asyncio.wait, not wait_for: a TimeoutError the tool raises is not a timeout.
@@ -239,6 +231,17 @@ class Tool(BaseModel):
         except Exception as exc:  # a result whose __str__ raises, say
             raise ToolRunError(f"its result cannot be shown as text ({_describe(exc)})") from None
 
+    def _start(self, arguments: Any) -> Awaitable[Any]:
+        """The call of :attr:`function` with the validated arguments, to be awaited."""
+        parsed = self._parse(arguments)
+        kwargs = {
+            field.alias or key: getattr(parsed, key)
+            for key, field in self.arguments_model.model_fields.items()
+        }
+        if _is_async(self.function):
+            return self.function(**kwargs)  # type: ignore[no-any-return]
+        return _in_thread(self.function, kwargs)
+
     def _parse(self, arguments: Any) -> BaseModel:
         try:
             return self.arguments_model.model_validate(_as_object(arguments))
@@ -248,6 +251,43 @@ class Tool(BaseModel):
             raise ToolArgumentError(
                 f"invalid arguments for {self.name}: {problems}; expected {expected}"
             ) from None
+
+
+class SchemaTool(Tool):
+    """A tool described by a JSON Schema rather than a typed function (an MCP server's):
+    its arguments are checked with ``jsonschema`` and handed to :attr:`function`, a
+    plain function of one dict run in a thread like any other."""
+
+    arguments_model: type[BaseModel] | None = Field(None, repr=False, exclude=True)  # type: ignore[assignment]
+
+    @field_validator("parameters")
+    @classmethod
+    def _object_schema(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        # What the chat template and the call grammar expect of a tool's parameters.
+        return {"type": "object", "properties": {}, "required": [], **parameters}
+
+    def validate(self, arguments: Any) -> dict[str, Any]:  # type: ignore[override]
+        """Check ``arguments`` against the schema (``None`` and a JSON string as for
+        :meth:`Tool.validate`); return them as given. Raises :class:`ToolArgumentError`."""
+        from jsonschema import Draft202012Validator
+
+        value = _as_object(arguments)
+        errors = list(Draft202012Validator(self.parameters).iter_errors(value))
+        if errors:
+            problems = "; ".join(
+                f"'{'.'.join(map(str, e.absolute_path))}': {e.message}"
+                if e.absolute_path
+                else e.message
+                for e in errors[:3]
+            )
+            raise ToolArgumentError(
+                f"invalid arguments for {self.name}: {problems};"
+                f" expected {_expected(self.parameters)}"
+            )
+        return value  # type: ignore[no-any-return]
+
+    def _start(self, arguments: Any) -> Awaitable[Any]:
+        return _in_thread(self.function, {"arguments": self.validate(arguments)})
 
 
 def tool_from_function(func: Callable[..., Any], source: str = "builtin") -> Tool:
@@ -592,7 +632,7 @@ async def _guarded(call: Awaitable[Any]) -> Any:
     _in_tool.active = True  # an async tool runs in this thread
     try:
         return await call
-    except (ToolFailed, asyncio.CancelledError):
+    except (ToolError, asyncio.CancelledError):  # ours (ToolFailed, a server's error): as is
         raise
     except BaseException as exc:
         raise ToolRunError(_describe(exc)) from None
