@@ -12,6 +12,7 @@ from qwenchat.cli import (
     chat,
     config,
     doctor,
+    mcp,
     models,
     personas,
     prompts,
@@ -41,6 +42,7 @@ def root(ctx: typer.Context) -> None:
 app.command()(doctor.doctor)
 app.add_typer(cache.app, name="cache")
 app.add_typer(config.app, name="config")
+app.add_typer(mcp.app, name="mcp")
 app.add_typer(models.app, name="models")
 app.add_typer(personas.app, name="personas")
 app.add_typer(prompts.app, name="prompts")

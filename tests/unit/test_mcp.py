@@ -189,3 +189,63 @@ def test_tools_list_shows_a_servers_tools_and_tools_run_calls_them(tmp_path: Pat
     assert ran.returncode == 0 and ran.stdout.strip() == "42", ran.stderr
     bad = run_cli("tools", "list", "--mcp-config", str(tmp_path / "nope.json"), env=env)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no MCP config" in bad.stderr
+
+
+# --- qwenchat mcp serve, through the SDK's own client ----------------------------------
+
+
+def test_mcp_serve_runs_code_in_the_sandbox_for_an_sdk_client(tmp_path: Path) -> None:
+    import asyncio
+
+    from mcp import ClientSession, StdioServerParameters, stdio_client
+
+    from tests.sandbox_layers import skip_unless_usable
+
+    skip_unless_usable("bubblewrap")
+    command = [sys.executable, "-c", "from qwenchat.cli import main; main()", "mcp", "serve"]
+    params = StdioServerParameters(
+        command=command[0],
+        args=command[1:],
+        env={"QWENCHAT_CONFIG_DIR": str(tmp_path / "cfg"), "QWENCHAT_CACHE_DIR": str(tmp_path)},
+    )
+
+    async def session() -> tuple[list[str], list[tuple[bool, str]]]:
+        with (tmp_path / "serve.log").open("w") as log:
+            async with (
+                stdio_client(params, errlog=log) as (read, write),
+                ClientSession(read, write, read_timeout_seconds=60) as client,
+            ):
+                await client.initialize()
+                names = [t.name for t in (await client.list_tools()).tools]
+                results = []
+                for code in ("x = 6 * 7", "print(x)", "open('/root/secret').read()", "1/0"):
+                    done = await client.call_tool("python", {"code": code})
+                    results.append((done.is_error, done.content[0].text))
+                calc = await client.call_tool("calculator", {"expression": "2 ** 10"})
+                results.append((calc.is_error, calc.content[0].text))
+                return names, results
+
+    names, results = asyncio.run(session())
+    assert {"python", "calculator"} <= set(names)
+    assigned, printed, secret, raised, calc = results
+    assert not assigned[0] and printed == (False, "42")  # the interpreter stays warm
+    assert secret[0] and ("FileNotFoundError" in secret[1] or "PermissionError" in secret[1])
+    assert raised[0] and "ZeroDivisionError" in raised[1]
+    assert calc == (False, "1024")
+
+
+def test_mcp_list_shows_each_server_its_status_and_tools(tmp_path: Path) -> None:
+    config = tmp_path / "mcp.json"
+    entries = {
+        "test": stdio(),
+        "gone": {"command": "no-such-command-qwenchat"},
+        "off": stdio(disabled=True),
+    }
+    config.write_text(json.dumps({"mcpServers": entries}))
+    env = {"QWENCHAT_CONFIG_DIR": str(tmp_path / "cfg"), "QWENCHAT_CACHE_DIR": str(tmp_path)}
+    listed = run_cli("mcp", "list", "--mcp-config", str(config), env=env)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert any("test" in line and "running" in line and "add" in line for line in lines)
+    assert any("gone" in line and "failed" in line for line in lines)
+    assert any("off" in line and "disabled" in line for line in lines)
