@@ -11,6 +11,7 @@ from qwenchat.cli.common import (
     EngineOption,
     GpuLayersOption,
     KvTypeOption,
+    McpConfigOption,
     ModelOption,
     NCtxOption,
     PromptOption,
@@ -41,6 +42,7 @@ def chat(
     kv_type: KvTypeOption = None,
     n_ctx: NCtxOption = None,
     engine_url: EngineOption = None,
+    mcp_config: McpConfigOption = None,
 ) -> None:
     """Chat in the terminal UI (what `qwenchat` with no arguments opens)."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -60,5 +62,6 @@ def chat(
         model=model,
         tools=tools,
         tir=tir,
+        mcp_config=mcp_config,
     )
     QwenchatApp(launch).run()

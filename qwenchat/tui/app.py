@@ -30,6 +30,7 @@ from qwenchat.tui.collector import Collector
 from qwenchat.tui.commands import SlashCommands, parse_slash
 from qwenchat.tui.screens.chat import ChatScreen
 from qwenchat.tui.state import ChatState
+from qwenchat.tui.widgets.attachments import PendingFiles
 from qwenchat.tui.widgets.conversation import Conversation
 from qwenchat.tui.widgets.messages import UserBubble
 from qwenchat.tui.widgets.prompt_input import PromptInput
@@ -61,6 +62,8 @@ class Launch:
     model: str | None = None
     tools: bool = False
     tir: bool = False
+    mcp_config: Path | None = None
+    """MCP servers' tools (``--mcp-config``; default: mcp.json in the config dir)."""
 
 
 class QwenchatApp(App[None]):
@@ -110,6 +113,7 @@ class QwenchatApp(App[None]):
             yield SessionSidebar(id="sidebar")
             with Vertical(id="chat"):
                 yield Conversation(id="conversation")
+                yield PendingFiles(id="pending-files")
                 yield PromptInput(id="input")
         yield StatusBar(id="status")
         yield Footer()
@@ -220,6 +224,34 @@ class QwenchatApp(App[None]):
             self.notify(warning, severity="warning")
         self.state.probed(usable, loaded.registry)
         self.status.set(sandbox=label, tir=self.state.tir_on)
+        if self.state.tools_on:
+            self._start_mcp()
+
+    @work(thread=True, exclusive=True, group="mcp")
+    def _start_mcp(self) -> None:
+        """Start the MCP servers, the first time tools are on, off the UI thread; their
+        tools join the registry when they have listed them."""
+        from qwenchat.mcp.tools import McpServers
+        from qwenchat.tools import ToolRegistry
+
+        if self.state.mcp is not None:
+            return
+        try:
+            servers = McpServers.from_config(self.launch.mcp_config)
+        except QwenchatError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.state.mcp = servers
+        if not servers.servers:
+            return
+        found = ToolRegistry()
+        servers.add_tools(found, self._warn_from_thread)
+        self.call_from_thread(self._mcp_started, found)
+
+    def _mcp_started(self, found: Any) -> None:
+        self.state.add_tools(found)
+        if len(found):
+            self.notify(f"MCP: {len(found)} tools ({', '.join(found.names())})")
 
     @work(thread=True, group="startup")
     def _warm_highlighter(self) -> None:
@@ -310,14 +342,56 @@ class QwenchatApp(App[None]):
             return
         assert self.state.chat is not None
         self.state.ensure_session(text)
+        files = self.state.pending_files
         try:
-            stream = self.state.chat.stream(text)
+            stream = self.state.chat.stream(text, attachments=files)
         except QwenchatError as exc:
             await self._error(str(exc))
             return
         self.query_one(PromptInput).clear()
-        await self.conversation.add_user(text)
+        self.state.pending_files = []
+        self._show_pending()
+        await self.conversation.add_user(text, files)
         await self._begin(stream)
+
+    # Files
+
+    @work(thread=True, exclusive=True, group="files")
+    def action_attach_file(self, path: str) -> None:
+        """``/file PATH``: read a file (or a directory's, or a glob's) for the next
+        message; ``/file clear`` drops them."""
+        from qwenchat.attachments import read_attachments
+
+        if path == "clear":
+            self.state.pending_files = []
+            self.call_from_thread(self._show_pending)
+            return
+
+        def no_stdin() -> str:
+            raise InputError("/file - : the TUI has no standard input to read")
+
+        try:
+            found = read_attachments([path], stdin=no_stdin)
+        except QwenchatError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="warning")
+            return
+        self.state.pending_files = [*self.state.pending_files, *found]
+        self.call_from_thread(self._show_pending)
+
+    def _show_pending(self) -> None:
+        files = self.state.pending_files
+        engine = self.state.engine
+        tokens = None
+        if files and engine is not None:
+            from qwenchat.chatml import Segment
+
+            tokens = sum(engine.count_tokens([Segment(f.fenced(), False)]) for f in files)
+        self.query_one(PendingFiles).show(files, tokens)
+
+    def on_prompt_input_path_choices(self, event: PromptInput.PathChoices) -> None:
+        shown_choices = ", ".join(event.choices[:12])
+        more = f" and {len(event.choices) - 12} more" if len(event.choices) > 12 else ""
+        self.notify(f"{shown_choices}{more}", title="/file")
 
     def _busy(self) -> bool:
         if self.stream is not None:
@@ -621,6 +695,8 @@ class QwenchatApp(App[None]):
     def action_toggle_tools(self) -> None:
         state = self.state
         state.set_tools(not state.tools_on)
+        if state.tools_on and state.code_ok is not None:
+            self._start_mcp()
         if state.tools_on and state.code_ok is False:
             self.notify("no sandbox works here: the python tool is off", severity="warning")
         self.status.set(tools=state.tools_on)

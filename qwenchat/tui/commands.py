@@ -22,6 +22,7 @@ class Command:
     help: str
     key: str = ""  # the key that does the same, as shown to the user
     argument: str = ""  # what the argument may be, as shown to the user
+    free: bool = False  # the argument is any text (a path), not one of those listed
 
 
 COMMANDS = [
@@ -32,6 +33,13 @@ COMMANDS = [
     Command("model", "pick_model", "Load another model from the models dir"),
     Command("tools", "toggle_tools", "Let the model call tools, or stop it", "Ctrl+T"),
     Command("tir", "toggle_tir", "Tool-integrated reasoning: run the model's Python", "Ctrl+G"),
+    Command(
+        "file",
+        "attach_file",
+        "Put a file into your next message: text, PDF, DOCX, HTML (Tab completes the path)",
+        argument="PATH|clear",
+        free=True,
+    ),
     Command("samples", "show_samples", "Show the sampled solutions of the last voted reply"),
     Command("retry", "retry", "Answer the last message again (the old answer is kept)", "Ctrl+R"),
     Command("edit", "edit_last", "Edit your last message and answer it again", "F2"),
@@ -61,9 +69,11 @@ def parse_slash(text: str) -> str:
     if command is None:
         raise InputError(f"unknown command /{name}: /help lists them")
     argument = argument.strip()
+    if command.free and not argument:
+        raise InputError(f"/{command.name} needs {command.argument}")
     if argument and not command.argument:
         raise InputError(f"/{command.name} takes no argument")
-    if argument and argument not in command.argument.split("|"):
+    if argument and not command.free and argument not in command.argument.split("|"):
         raise InputError(f"/{command.name} takes {command.argument}, not {argument!r}")
     return f"{command.action}({argument!r})" if argument else command.action
 

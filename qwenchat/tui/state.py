@@ -14,9 +14,10 @@ from qwenchat.errors import QwenchatError
 if TYPE_CHECKING:
     from qwenchat.agent import Approver
     from qwenchat.chat import Chat
-    from qwenchat.chatml import Message
+    from qwenchat.chatml import Attachment, Message
     from qwenchat.config import Settings
     from qwenchat.engine.base import Engine
+    from qwenchat.mcp.tools import McpServers
     from qwenchat.recorder import SessionRecorder
     from qwenchat.store import Session, SessionStore
     from qwenchat.tools import ToolRegistry
@@ -44,6 +45,10 @@ class ChatState:
         self.tir_on = False
         self.code_ok: bool | None = None  # can model-written code run here? None: not probed yet
         self.registry: ToolRegistry | None = None
+        self.pending_files: list[Attachment] = []
+        """Files ``/file`` read, to go with the next message."""
+        self.mcp: McpServers | None = None
+        """The MCP servers, once tools were first on (the app starts them)."""
         self._approver = approver
         self._history: list[Message] | None = None
         self._recorder: SessionRecorder | None = None
@@ -106,6 +111,14 @@ class ChatState:
         """The sandbox and the tools are known: apply the modes that were asked for."""
         self.code_ok, self.registry = code_ok, registry
         self.tir_on = self.tir_on and code_ok
+        self.configure()
+
+    def add_tools(self, found: ToolRegistry) -> None:
+        """More tools (the MCP servers'): offered from the next reply on."""
+        if self.registry is None:
+            return
+        for tool in found:
+            self.registry.add(tool)
         self.configure()
 
     def set_tir(self, on: bool) -> None:
@@ -187,3 +200,5 @@ class ChatState:
     def close(self) -> None:
         if self.chat is not None:
             self.chat.close()
+        if self.mcp is not None:
+            self.mcp.close()

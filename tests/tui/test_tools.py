@@ -270,3 +270,28 @@ async def test_a_voted_tir_reply_shows_the_agreement_and_its_samples(store: Sess
         ]
         await pilot.press("escape")
         assert not isinstance(app.screen, SamplesScreen)
+
+
+async def test_an_mcp_servers_tools_start_in_the_background_and_are_called(
+    store: SessionStore,
+) -> None:
+    import json
+    import sys
+
+    server = Path(__file__).resolve().parents[1] / "mcp_server.py"
+    config = Path(os.environ["QWENCHAT_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    entry = {"command": sys.executable, "args": [str(server)], "safe": ["add"], "timeout": 10}
+    (config / "mcp.json").write_text(json.dumps({"mcpServers": {"test": entry}}))
+    engine = ScriptedEngine([call("add", a=40, b=2), "It is 42."])
+    app = make_app(store, engine=engine, tools=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await wait_for(
+            pilot, lambda: app.state.chat.tools and "add" in app.state.chat.tools, "MCP tools"
+        )
+        assert any("MCP: " in m for m in app.tracked.messages())
+        await send(pilot, "What is 40 plus 2?")
+        [panel] = panels(app)
+        assert str(panel.query_one(".result").render()) == "42"
+        assert replies(app)[-1].text == "It is 42."

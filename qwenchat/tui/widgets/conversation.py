@@ -7,7 +7,7 @@ event to the UI thread, waiting for it, so text and panels keep their order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -23,9 +23,10 @@ from qwenchat.agent import (
     ToolCallRecord,
     ToolCallStarted,
 )
-from qwenchat.chatml import AssistantMessage, Message, ToolMessage, UserMessage
+from qwenchat.chatml import AssistantMessage, Attachment, Message, ToolMessage, UserMessage
 from qwenchat.errors import QwenchatError
 from qwenchat.safetext import shown
+from qwenchat.tui.widgets.attachments import AttachedFiles
 from qwenchat.tui.widgets.messages import (
     AssistantBubble,
     NoteLine,
@@ -76,6 +77,8 @@ class Conversation(VerticalScroll):
         answered: list[tuple[ToolCallPanel, ToolCallRecord]] = []
         for message in messages:
             if isinstance(message, UserMessage):
+                if message.attachments:
+                    widgets.append(AttachedFiles(message.attachments))
                 widgets.append(UserBubble(message.content))
             elif isinstance(message, AssistantMessage):
                 if message.content.strip() or not message.tool_calls:
@@ -99,8 +102,10 @@ class Conversation(VerticalScroll):
             panel.finish(record)
         self.anchor()
 
-    async def add_user(self, text: str) -> UserBubble:
+    async def add_user(self, text: str, files: Sequence[Attachment] = ()) -> UserBubble:
         bubble = UserBubble(text)
+        if files:
+            await self.mount(AttachedFiles(files))
         await self.mount(bubble)
         self.anchor()  # sending a message brings the view back to the end
         return bubble
