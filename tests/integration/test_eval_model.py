@@ -6,6 +6,7 @@ needs the loop's fallback; these tests hold qwenchat to that.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,31 @@ def test_the_model_answers_from_the_tool_result(engine: LlamaEngine) -> None:
 def test_the_known_answers_hold_on_the_evaluation_model(engine: LlamaEngine) -> None:
     verdict = known_answer(engine)
     assert verdict.ok, verdict.detail
+
+
+def test_a_published_mcp_servers_tool_answers_a_time_question(
+    engine: LlamaEngine, tmp_path: Path
+) -> None:
+    """mcp-server-time from PyPI, over stdio, end to end."""
+    import sys
+
+    from qwenchat.mcp.config import McpConfig
+    from qwenchat.mcp.tools import McpServers
+    from qwenchat.tools import ToolRegistry
+
+    command = str(Path(sys.executable).parent / "mcp-server-time")
+    entry = {"command": command, "args": ["--local-timezone", "UTC"], "safe": ["get_current_time"]}
+    group = McpServers(McpConfig.model_validate({"mcpServers": {"time": entry}}), tmp_path)
+    registry, warnings = ToolRegistry(), []
+    group.add_tools(registry, warnings.append)
+    try:
+        assert warnings == [] and {"get_current_time", "convert_time"} <= set(registry.names())
+        chat = Chat(settings=Settings(), engine=engine, tools=registry, temperature=0)
+        reply = chat.send("What time is it in Tokyo right now?")
+        first = reply.tool_calls[0]
+        assert first.name == "get_current_time" and first.status == "ok"
+        assert first.arguments == {"timezone": "Asia/Tokyo"}
+        hour_minute = json.loads(first.result)["datetime"][11:16]
+        assert hour_minute in reply.text
+    finally:
+        group.close()
