@@ -105,3 +105,38 @@ def test_pilot_tir_on_the_real_model_runs_the_code_and_shows_the_answer(
             assert f"answer: {PRODUCT}" in footer  # observed at temperature 0
 
     asyncio.run(run())
+
+
+def test_a_long_prompt_shows_its_reading_in_a_real_terminal_and_esc_stops_it(
+    tui_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A file of about 6,000 tokens put in with /file: the status bar counts the tokens
+    read, Esc stops within a batch, and the question stays in the session."""
+    long_file = tmp_path / "log.txt"
+    long_file.write_text(
+        "\n".join(
+            f"{i:05d} the sensor on gate {i % 17} read {i * 37 % 1000} units" for i in range(700)
+        )
+    )
+    env = {**os.environ, **tui_env, "QWENCHAT_CACHE_DIR": str(tmp_path / "cache")}
+    command = [sys.executable, "-c", "from qwenchat.cli import main; main()"]
+    with Tmux(command, env=env, width=140, height=36) as term:
+        term.wait_for("ctx ", timeout=60)
+        term.type(f"/file {long_file}")
+        term.keys("Enter")
+        term.wait_for("sent with your next message", timeout=30)
+        term.type("Which gate read the most?")
+        term.keys("Enter")
+        screen = term.wait_for(lambda s: "reading " in s and " tokens" in s, timeout=120)
+        [status] = [line for line in screen.splitlines() if "reading " in line]
+        assert "Esc stops" in status
+        started = time.monotonic()
+        term.keys("Escape")
+        term.wait_for(lambda s: "reading " not in s and "writing" not in s, timeout=60)
+        assert time.monotonic() - started < 30  # within a batch of 512 tokens, not the rest
+        term.keys("C-q")
+    with SessionStore(Path(tui_env["QWENCHAT_DATA_DIR"]) / "sessions.db") as store:
+        (session,) = store.list_sessions()
+        history = store.history(session.id)
+    assert history[0].content == "Which gate read the most?"
+    assert history[0].attachments[0].name == str(long_file)
