@@ -132,9 +132,9 @@ def _new_session(store: SessionStore, name: str, role: Role) -> Session:
 
 def use_kv_cache(engine: Engine, settings: Settings) -> None:
     """Let the engine start from, and save, KV states on disk (the prefix library of
-    :mod:`qwenchat.kvcache`): a resumed session, and any prompt that starts as an earlier
+    :mod:`qwenchat.engine.kvcache`): a resumed session, and any prompt that starts as an earlier
     one did, reads only what is new."""
-    from qwenchat.kvcache import KVCache
+    from qwenchat.engine.kvcache import KVCache
     from qwenchat.paths import cache_dir
 
     path = engine.info().path  # the cache is the model file's: a remote engine has none

@@ -40,7 +40,7 @@ from qwenchat.agent import (
 from qwenchat.chatml import Message, Segment
 from qwenchat.config import Sampling
 from qwenchat.engine.base import Constraint, Engine, EngineInfo, Generation, PromptProgress
-from qwenchat.kvcache import KVCache
+from qwenchat.engine.kvcache import KVCache
 from qwenchat.tir import TirTurn
 
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")

@@ -1,5 +1,5 @@
 """``qwenchat cache``: the KV states kept on disk (the prefix library of
-:mod:`qwenchat.kvcache`), what they cost, and clearing them."""
+:mod:`qwenchat.engine.kvcache`), what they cost, and clearing them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import typer
 from qwenchat.cli.common import out, print_table, settings_with
 
 if TYPE_CHECKING:
-    from qwenchat.kvcache import KVCache
+    from qwenchat.engine.kvcache import KVCache
 
 app = typer.Typer(
     help="The KV states kept on disk, so that prompts that start alike are read once.",
@@ -21,7 +21,7 @@ app = typer.Typer(
 
 def _caches() -> list[tuple[str, KVCache]]:
     """Each model's cache directory under the cache dir, by the model it belongs to."""
-    from qwenchat.kvcache import KVCache
+    from qwenchat.engine.kvcache import KVCache
     from qwenchat.paths import cache_dir
 
     root = cache_dir() / "kv"

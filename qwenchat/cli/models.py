@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from qwenchat.models import ModelInfo
-    from qwenchat.pull import Progress
+    from qwenchat.models.hub import Progress
 
 app = typer.Typer(
     help="Local GGUF models, and getting more from the Hugging Face hub.", no_args_is_help=True
@@ -75,7 +75,7 @@ def pull(
     """
     from rich.console import Console
 
-    from qwenchat.pull import pull as pull_model
+    from qwenchat.models.hub import pull as pull_model
 
     models_dir = settings_with().resolved_models_dir()
     try:
@@ -130,7 +130,7 @@ def rm(name: Annotated[str, typer.Argument(help=_NAME_HELP)]) -> None:
     """Delete a model from the models dir (all parts of a split model, and its stamps)."""
     from qwenchat.errors import ModelError
     from qwenchat.models import find_model, model_name, remove_model
-    from qwenchat.pull import find_local
+    from qwenchat.models.hub import find_local
 
     settings = settings_with()
     models_dir = settings.resolved_models_dir()
@@ -154,7 +154,7 @@ def info(
 ) -> None:
     """Show a model's GGUF metadata: architecture, parameters, context, quantisation, template."""
     from qwenchat.models import describe
-    from qwenchat.pull import find_local
+    from qwenchat.models.hub import find_local
 
     found = describe(find_local(name, settings_with().resolved_models_dir()))
     if as_json:
@@ -194,8 +194,8 @@ def default(name: Annotated[str, typer.Argument(help=_NAME_HELP)]) -> None:
     """Make a model the default: writes model = "NAME" into config.toml."""
     from qwenchat.config import set_config_value
     from qwenchat.models import check_model_file, model_name
+    from qwenchat.models.hub import find_local
     from qwenchat.paths import config_path
-    from qwenchat.pull import find_local
 
     models_dir = settings_with().resolved_models_dir()
     path = find_local(name, models_dir)

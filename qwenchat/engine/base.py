@@ -20,7 +20,7 @@ from qwenchat.config import Sampling
 
 if TYPE_CHECKING:
     from qwenchat.engine.driver import Decode
-    from qwenchat.kvcache import KVCache
+    from qwenchat.engine.kvcache import KVCache
 
 FinishReason = Literal["stop", "length", "cancelled"]
 

@@ -29,8 +29,8 @@ from qwenchat.engine.base import (
     StopStrings,
     Usage,
 )
+from qwenchat.engine.kvcache import KVCache
 from qwenchat.errors import InputError
-from qwenchat.kvcache import KVCache
 
 
 class Piece(NamedTuple):

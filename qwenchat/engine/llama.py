@@ -31,11 +31,11 @@ from qwenchat.config import GpuLayers, KvType, Sampling
 from qwenchat.engine.base import Completion, Constraint, EngineInfo, Generation
 from qwenchat.engine.driver import Decode, DrivenEngine, Piece, drive
 from qwenchat.engine.grammar_sampler import DEFAULT_K, TopFirst
+from qwenchat.engine.kvcache import MIN_SHARED, KVCache
 from qwenchat.engine.llama_build import build_info, guard_note, model_params, use_extra_buffers
 from qwenchat.errors import GenerationError, ModelError
-from qwenchat.gguf import GGUFInfo
-from qwenchat.kvcache import MIN_SHARED, KVCache
 from qwenchat.models import check_model_file, model_name
+from qwenchat.models.gguf import GGUFInfo
 
 if TYPE_CHECKING:
     from qwenchat.engine.batch import BatchContext

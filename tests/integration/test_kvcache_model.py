@@ -12,8 +12,8 @@ import pytest
 
 from qwenchat.chatml import Segment, SystemMessage, UserMessage, render_segments
 from qwenchat.config import Sampling
+from qwenchat.engine.kvcache import KVCache
 from qwenchat.engine.llama import LlamaEngine
-from qwenchat.kvcache import KVCache
 from qwenchat.store import SessionStore
 from qwenchat.tools import load_tools
 from tests.unit.test_cli import run_cli

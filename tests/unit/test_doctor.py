@@ -54,7 +54,8 @@ def test_the_sandbox_layer_and_its_strength(
 def test_no_model_and_no_bundled_one_is_a_problem(
     dirs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("qwenchat.models.is_installed", lambda spec: False)
+    for module in ("qwenchat.models", "qwenchat.models.library"):  # doctor's and resolve's
+        monkeypatch.setattr(f"{module}.is_installed", lambda spec: False)
     model = checks()["model"]
     assert model.status == "problem" and "pip install" in model.fix
 

@@ -1,4 +1,4 @@
-"""Tests for qwenchat.gguf: synthetic GGUF files, plus the real test model."""
+"""Tests for qwenchat.models.gguf: synthetic GGUF files, plus the real test model."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qwenchat.errors import ModelError
-from qwenchat.gguf import LargeArray, read_metadata
+from qwenchat.models.gguf import LargeArray, read_metadata
 from tests.gguf_builder import (
     ARRAY,
     GGML_Q8_0,
@@ -226,7 +226,7 @@ def test_cache_is_used_for_an_unchanged_file(
     def not_again(_path: Path) -> None:
         raise AssertionError("the file was parsed again")
 
-    monkeypatch.setattr("qwenchat.gguf._read_file", not_again)
+    monkeypatch.setattr("qwenchat.models.gguf._read_file", not_again)
     assert read_metadata(path, tmp_path / "cache").architecture == "qwen2"
 
 

@@ -8,7 +8,7 @@ import time
 from array import array
 from pathlib import Path
 
-from qwenchat.kvcache import KVCache, token_key
+from qwenchat.engine.kvcache import KVCache, token_key
 
 
 def writer(size: int):  # type: ignore[no-untyped-def]

@@ -17,11 +17,13 @@ from qwenchat.models import (
     TEST_MODEL,
     BundledModel,
     assemble,
+    bundled,
     check_model_file,
     describe,
     find_model,
     find_parts,
     is_installed,
+    library,
     list_models,
     resolve_model,
 )
@@ -54,7 +56,7 @@ def put(directory: Path, name: str, data: bytes | None = None, mtime: int | None
 @pytest.fixture(autouse=True)
 def no_bundled_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests see no installed test model unless they install a fake one."""
-    monkeypatch.setattr(models, "is_installed", lambda spec: False)
+    monkeypatch.setattr(library, "is_installed", lambda spec: False)
 
 
 # --- resolve_model -----------------------------------------------------------
@@ -172,7 +174,7 @@ def fake_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         paths.append(tmp_path / "site" / f"part{index:02d}.bin")
         paths[-1].parent.mkdir(exist_ok=True)
         paths[-1].write_bytes(data)
-    monkeypatch.setattr(models, "find_parts", lambda spec: paths)
+    monkeypatch.setattr(bundled, "find_parts", lambda spec: paths)
     return paths
 
 
@@ -201,7 +203,7 @@ def test_stamp_avoids_rehashing(
         raise AssertionError("should not hash or look for parts")
 
     monkeypatch.setattr(hashlib, "sha256", forbidden)
-    monkeypatch.setattr(models, "find_parts", forbidden)
+    monkeypatch.setattr(bundled, "find_parts", forbidden)
     assert assemble(spec, tmp_path) == target
 
 
@@ -211,7 +213,7 @@ def test_changed_file_is_rehashed_not_reassembled(
     spec = fake_spec(PARTS)
     target = assemble(spec, tmp_path)
     os.utime(target, (1, 1))  # the stamp's mtime no longer matches
-    monkeypatch.setattr(models, "find_parts", lambda spec: pytest.fail("reassembled"))
+    monkeypatch.setattr(bundled, "find_parts", lambda spec: pytest.fail("reassembled"))
     assert assemble(spec, tmp_path) == target
     assert json.loads((tmp_path / "fake-model.gguf.verified").read_text())["mtime_ns"] == 10**9
 
@@ -249,8 +251,8 @@ def test_resolve_falls_back_to_bundled_model(
     tmp_path: Path, fake_parts: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = fake_spec(PARTS)
-    monkeypatch.setattr(models, "TEST_MODEL", spec)
-    monkeypatch.setattr(models, "is_installed", lambda s: s is spec)
+    monkeypatch.setattr(library, "TEST_MODEL", spec)
+    monkeypatch.setattr(library, "is_installed", lambda s: s is spec)
     assert resolve_model(None, None, tmp_path / "m") == tmp_path / "m" / "fake-model.gguf"
 
 
@@ -295,7 +297,7 @@ def test_find_parts_reads_distribution_metadata(site: Path, tmp_path: Path) -> N
 
 
 def test_is_installed(site: Path) -> None:
-    # ``is_installed`` was imported before the autouse fixture patched models.is_installed.
+    # ``is_installed`` was imported before the autouse fixture patched library.is_installed.
     spec = fake_spec(PARTS)
     assert not is_installed(spec)
     install_fake_parts(site)

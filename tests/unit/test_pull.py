@@ -28,7 +28,7 @@ from qwenchat.models import (
     remove_model,
     stamp_path,
 )
-from qwenchat.pull import (
+from qwenchat.models.hub import (
     FAMILIES,
     HubFile,
     Wanted,
@@ -412,7 +412,7 @@ def test_not_enough_disk_space(
     class Usage:
         free = 1000
 
-    monkeypatch.setattr("qwenchat.models.shutil.disk_usage", lambda _path: Usage)
+    monkeypatch.setattr("qwenchat.models.files.shutil.disk_usage", lambda _path: Usage)
     with pytest.raises(ModelError, match=r"not enough disk space in .* for qwen2.5-7b-instruct"):
         pull("qwen2.5:7b", models_dir)
     assert names(models_dir) == []

@@ -43,19 +43,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from qwenchat.errors import DownloadError, ModelError
-from qwenchat.models import (
+from qwenchat.models.files import (
+    CHUNK,
     PARTIAL_SUFFIX,
-    SPLIT_RE,
     check_free_space,
-    find_model,
-    model_files,
-    model_name,
     verify_file,
     write_stamp,
 )
+from qwenchat.models.library import SPLIT_RE, find_model, model_files, model_name
 
 DEFAULT_QUANT = "q4_k_m"
-_CHUNK = 4 << 20
 _API_TIMEOUT_S = 30.0
 
 Progress = Callable[[str, int, int], None]
@@ -474,7 +471,7 @@ class _HashingWriter:
     def _hash_from_start(self, size: int) -> None:
         self._digest, self.size = hashlib.sha256(), 0
         self._handle.seek(0)
-        while self.size < size and (chunk := self._handle.read(min(_CHUNK, size - self.size))):
+        while self.size < size and (chunk := self._handle.read(min(CHUNK, size - self.size))):
             self._digest.update(chunk)
             self.size += len(chunk)
         self._handle.seek(self.size)

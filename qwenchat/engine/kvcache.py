@@ -29,10 +29,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from qwenchat.models.files import file_sha256
+
 _SUFFIX = ".kvs"
 _DIGEST = ".sha256"
 _TOKENS = ".tok"
-_CHUNK = 1 << 20
 MIN_SHARED = 16
 """Fewer tokens in common than this are cheaper to evaluate than to look up and load."""
 
@@ -90,7 +91,7 @@ class KVCache:
             target = self.directory / f"{token_key(tokens)}{_SUFFIX}"
             partial = target.with_suffix(".partial")
             if write(partial):
-                _write_atomically(target.with_suffix(_DIGEST), _sha256(partial).encode())
+                _write_atomically(target.with_suffix(_DIGEST), file_sha256(partial).encode())
                 _write_atomically(target.with_suffix(_TOKENS), array("i", tokens).tobytes())
                 os.replace(partial, target)
             else:
@@ -197,17 +198,9 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(partial, path)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _intact(path: Path) -> bool:
     """Whether the state's bytes match the digest saved with them."""
     try:
-        return path.with_suffix(_DIGEST).read_text().strip() == _sha256(path)
+        return path.with_suffix(_DIGEST).read_text().strip() == file_sha256(path)
     except OSError:
         return False
