@@ -37,7 +37,6 @@ from qwenchat.chatml import (
     Message,
     Segment,
     SystemMessage,
-    ToolCall,
     ToolMessage,
     UserMessage,
     render_segments,
@@ -431,7 +430,7 @@ class Turn:
         from qwenchat.tools import ToolArgumentError
 
         try:
-            arguments = tool.validate(calls[0].arguments)
+            arguments = tool.check_arguments(calls[0].arguments)
         except ToolArgumentError:
             return None, ""
         said = self._said()
@@ -623,7 +622,7 @@ class Turn:
     def _handle_calls(self, text: str, calls: list[ParsedCall]) -> Iterator[Event]:
         ids = [self._new_id() for _ in calls]
         self.messages.append(
-            AssistantMessage(content=text, tool_calls=[_as_tool_call(call) for call in calls])
+            AssistantMessage(content=text, tool_calls=[call.to_tool_call() for call in calls])
         )
         outcomes: dict[str, ToolCallRecord] = {}
         runnable: list[tuple[str, Tool, dict[str, Any]]] = []
@@ -689,7 +688,7 @@ class Turn:
                 "unknown", f"Error: there is no tool named {name!r}. Available tools: {available}."
             )
         try:
-            arguments = tool.validate(call.arguments)
+            arguments = tool.check_arguments(call.arguments)
         except ToolArgumentError as exc:
             return refused("invalid", f"Error: {exc}")
         copied = self._copied_example(tool, arguments)
@@ -792,13 +791,6 @@ def _names(text: str, tool: str) -> bool:
     "function" (a tool named for a word, ``calculator``, is not named by the word)."""
     name = re.escape(tool)
     return re.search(rf"`{name}`|\b{name}\s*\(|\b{name}\s+(?:function|tool)\b", text) is not None
-
-
-def _as_tool_call(call: ParsedCall) -> ToolCall:
-    """The call as it goes into history: unparseable ones keep their raw text."""
-    if call.error is None and call.name is not None and call.arguments is not None:
-        return ToolCall(name=call.name, arguments=call.arguments)
-    return ToolCall(name=call.name or "?", arguments=call.raw)
 
 
 FACTS_PROMPT = (

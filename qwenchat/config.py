@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from qwenchat.errors import ConfigError
 from qwenchat.paths import config_path, data_dir
 from qwenchat.sandbox.limits import LayerName, Limits
+from qwenchat.server_url import normalize_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -108,8 +109,6 @@ class EngineSettings(BaseModel):
     def _check_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from qwenchat.engine.remote import normalize_url
-
         return normalize_url(value)
 
 

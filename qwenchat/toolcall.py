@@ -84,10 +84,11 @@ class ParsedCall:
     error: str | None = None
 
     def to_tool_call(self) -> ToolCall:
-        """The call as a :class:`~qwenchat.chatml.ToolCall`; ValueError if it is invalid."""
-        if self.error is not None or self.name is None or self.arguments is None:
-            raise ValueError(f"cannot convert an invalid tool call: {self.error}")
-        return ToolCall(name=self.name, arguments=self.arguments)
+        """The call as it goes into the conversation: an invalid one keeps its raw text
+        (the model sees what it wrote, and the error in the tool result after it)."""
+        if self.error is None and self.name is not None and self.arguments is not None:
+            return ToolCall(name=self.name, arguments=self.arguments)
+        return ToolCall(name=self.name or "?", arguments=self.raw)
 
 
 @dataclass(frozen=True, slots=True)

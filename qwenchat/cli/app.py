@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -24,7 +25,7 @@ from qwenchat.cli.common import EXIT_INTERRUPTED, err
 app = typer.Typer(
     name="qwenchat",
     help="Chat with, and build agents on, local Qwen2.5 models.",
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
@@ -32,8 +33,24 @@ app.command()(ask.ask)
 app.command()(chat.chat)
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        print(f"qwenchat {version('qwenchat')}")
+        raise typer.Exit()
+
+
 @app.callback(invoke_without_command=True)
-def root(ctx: typer.Context) -> None:
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Chat with, and build agents on, local Qwen2.5 models; with no command, open the TUI."""
     if ctx.invoked_subcommand is None:
         chat.chat()

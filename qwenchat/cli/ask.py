@@ -27,6 +27,7 @@ from qwenchat.cli.common import (
     terminal_approver,
     validated,
 )
+from qwenchat.cli.completion import complete_personas, complete_sessions, complete_tools
 from qwenchat.cli.reading import PromptBar
 from qwenchat.conversation import describe_sandbox, sandbox_status
 from qwenchat.safetext import shown, shown_json
@@ -133,7 +134,11 @@ def ask(
     prompt_name: PromptOption = None,
     persona_name: Annotated[
         Optional[str],
-        typer.Option("--persona", help="Play a persona: its system prompt, greeting, sampling."),
+        typer.Option(
+            "--persona",
+            help="Play a persona: its system prompt, greeting, sampling.",
+            autocompletion=complete_personas,
+        ),
     ] = None,
     model: ModelOption = None,
     temperature: Annotated[
@@ -151,7 +156,11 @@ def ask(
     ] = False,
     tool: Annotated[
         Optional[list[str]],
-        typer.Option("--tool", help="Let the model call this tool (repeatable)."),
+        typer.Option(
+            "--tool",
+            help="Let the model call this tool (repeatable).",
+            autocompletion=complete_tools,
+        ),
     ] = None,
     tools_dir: Annotated[
         Optional[list[Path]],
@@ -169,6 +178,7 @@ def ask(
             "--session",
             help="Continue this session (an id, or a name: started if new); each turn is saved"
             " as it happens.",
+            autocompletion=complete_sessions,
         ),
     ] = None,
     retry: Annotated[

@@ -19,16 +19,24 @@ from qwenchat.cli.common import (
     ThreadsOption,
     settings_with,
 )
+from qwenchat.cli.completion import complete_personas, complete_sessions
 from qwenchat.errors import InputError
 
 
 def chat(
     session: Annotated[
         Optional[str],
-        typer.Option("--session", help="Open this session: an id, or a name (created if new)."),
+        typer.Option(
+            "--session",
+            help="Open this session: an id, or a name (created if new).",
+            autocompletion=complete_sessions,
+        ),
     ] = None,
     persona: Annotated[
-        Optional[str], typer.Option("--persona", help="Play a persona in a new session.")
+        Optional[str],
+        typer.Option(
+            "--persona", help="Play a persona in a new session.", autocompletion=complete_personas
+        ),
     ] = None,
     prompt_name: PromptOption = None,
     system: SystemOption = None,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
+from qwenchat.cli.completion import complete_models
 from qwenchat.safetext import shown, shown_json
 
 if TYPE_CHECKING:
@@ -28,7 +29,13 @@ PromptOption = Annotated[
     typer.Option("--prompt", "-p", help="A system prompt from the library, by name."),
 ]
 ModelOption = Annotated[
-    Optional[str], typer.Option("--model", "-m", help="GGUF path or name in the models dir.")
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        help="GGUF path or name in the models dir.",
+        autocompletion=complete_models,
+    ),
 ]
 GpuLayersOption = Annotated[Optional[str], typer.Option(help="auto, all, or a number of layers.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(help="CPU threads for llama.cpp.")]
@@ -108,7 +115,7 @@ def settings_with(
     if engine_url is not None and engine_url.strip().lower() == "local":
         updates["url"] = None
     elif engine_url is not None:
-        from qwenchat.engine.remote import normalize_url
+        from qwenchat.server_url import normalize_url
 
         try:
             updates["url"] = normalize_url(engine_url)

@@ -86,7 +86,7 @@ def run(
     except json.JSONDecodeError as exc:
         raise InputError(f"arguments are not valid JSON ({exc}); e.g. '{{\"x\": 1}}'") from None
     try:
-        validated = tool.validate(parsed)
+        validated = tool.check_arguments(parsed)
     except ToolArgumentError as exc:
         raise InputError(str(exc)) from None
     if not ApprovalPolicy(yes=yes, ask=terminal_approver()).approves(tool, validated):

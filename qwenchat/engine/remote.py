@@ -71,13 +71,14 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, Segment
 from qwenchat.config import Sampling
 from qwenchat.engine.base import Constraint, EngineInfo, Generation, Usage
 from qwenchat.engine.driver import Decode, DrivenEngine, Piece, read_ahead
 from qwenchat.errors import EngineConnectionError, InputError
+from qwenchat.server_url import normalize_url
 
 DEFAULT_API_KEY_ENV = "QWENCHAT_API_KEY"
 DEFAULT_N_CTX = 4096
@@ -103,31 +104,6 @@ _SERVER_NAMES: dict[str, str] = {
     "ollama": "Ollama",
     "openai": "an OpenAI-compatible server",
 }
-
-
-def normalize_url(url: str) -> str:
-    """``http(s)://host[:port][/prefix]`` without a trailing ``/`` or ``/v1``;
-    ``host:port`` alone means http. Raises :class:`ValueError` for anything else."""
-    text = url.strip()
-    if not text:
-        raise ValueError("the URL is empty")
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"expected an http:// or https:// URL, not {url!r}")
-    if not parts.hostname:
-        raise ValueError(f"no host in {url!r}")
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise ValueError(f"bad port in {url!r}") from None
-    if parts.query or parts.fragment:
-        raise ValueError(f"expected no query or fragment in {url!r}")
-    path = parts.path.rstrip("/")
-    if path.endswith("/v1"):
-        path = path[: -len("/v1")]
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
 def _server_message(body: bytes, fallback: str) -> str:

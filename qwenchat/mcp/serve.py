@@ -63,7 +63,7 @@ def _runner(tool: Tool) -> Any:
 
     @functools.wraps(tool.function)
     def run(**arguments: Any) -> str:
-        record = run_tool(tool, tool.validate(arguments))
+        record = run_tool(tool, tool.check_arguments(arguments))
         if record.status != "ok":
             raise ToolError(record.result)
         return record.result

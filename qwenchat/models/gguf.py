@@ -161,11 +161,6 @@ class GGUFInfo:
         return self._int(f"{self.architecture}.block_count") if self.architecture else None
 
     @property
-    def split_count(self) -> int:
-        """``split.count``: how many files a split model is in (1 when not split)."""
-        return self._int("split.count") or 1
-
-    @property
     def file_type(self) -> str | None:
         """``general.file_type`` as a quantization name, e.g. ``Q4_K_M``."""
         ftype = self._int("general.file_type")

@@ -68,7 +68,6 @@ class Family:
     repo: str
     stem: str
     sizes: tuple[str, ...]
-    official: bool = True
 
 
 FAMILIES: dict[str, Family] = {
@@ -87,7 +86,6 @@ FAMILIES: dict[str, Family] = {
         repo="bartowski/Qwen2.5-Math-{SIZE}-Instruct-GGUF",
         stem="Qwen2.5-Math-{SIZE}-Instruct-{QUANT}",
         sizes=("1.5b", "7b"),
-        official=False,
     ),
 }
 

@@ -164,7 +164,7 @@ def is_marked(func: Callable[..., Any]) -> bool:
 class Tool(BaseModel):
     """A function the model can call, with its schema and run settings.
 
-    Build it with :func:`tool_from_function`. :meth:`validate` checks the model's
+    Build it with :func:`tool_from_function`. :meth:`check_arguments` checks the model's
     arguments; :meth:`run` validates them again and calls the function.
     """
 
@@ -192,7 +192,7 @@ class Tool(BaseModel):
             },
         }
 
-    def validate(self, arguments: Any) -> dict[str, Any]:  # type: ignore[override]
+    def check_arguments(self, arguments: Any) -> dict[str, Any]:
         """Check the model's arguments; return them normalized, defaults filled, JSON-able.
 
         ``None`` means no arguments and a string holding a JSON object is decoded,
@@ -205,7 +205,8 @@ class Tool(BaseModel):
         return self._parse(arguments).model_dump(mode="json", by_alias=True)
 
     async def run(self, arguments: Any) -> str:
-        """Validate ``arguments`` as :meth:`validate` does, call the function, return its text.
+        """Check ``arguments`` as :meth:`check_arguments` does, call the function, return
+        its text.
 
         Async functions are awaited; sync ones run in a daemon thread, so a call that
         outlives :attr:`timeout` is abandoned without blocking the event loop's shutdown
@@ -266,9 +267,9 @@ class SchemaTool(Tool):
         # What the chat template and the call grammar expect of a tool's parameters.
         return {"type": "object", "properties": {}, "required": [], **parameters}
 
-    def validate(self, arguments: Any) -> dict[str, Any]:  # type: ignore[override]
+    def check_arguments(self, arguments: Any) -> dict[str, Any]:
         """Check ``arguments`` against the schema (``None`` and a JSON string as for
-        :meth:`Tool.validate`); return them as given. Raises :class:`ToolArgumentError`."""
+        :meth:`Tool.check_arguments`); return them as given. Raises :class:`ToolArgumentError`."""
         from jsonschema import Draft202012Validator
 
         value = _as_object(arguments)
@@ -287,7 +288,7 @@ class SchemaTool(Tool):
         return value  # type: ignore[no-any-return]
 
     def _start(self, arguments: Any) -> Awaitable[Any]:
-        return _in_thread(self.function, {"arguments": self.validate(arguments)})
+        return _in_thread(self.function, {"arguments": self.check_arguments(arguments)})
 
 
 def tool_from_function(func: Callable[..., Any], source: str = "builtin") -> Tool:

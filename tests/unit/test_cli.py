@@ -205,3 +205,37 @@ def test_bad_samples_are_one_line(isolated: dict[str, str], args: list[str], mes
     result = run_cli("ask", *args, env=isolated)
     assert result.returncode == 2
     assert result.stderr.strip() == message
+
+
+def test_version_prints_the_installed_version(isolated: dict[str, str]) -> None:
+    from importlib.metadata import version
+
+    result = run_cli("--version", env=isolated)
+    assert result.returncode == 0 and result.stdout == f"qwenchat {version('qwenchat')}\n"
+
+
+def test_the_shell_completes_model_session_and_tool_names(
+    isolated: dict[str, str], tmp_path: Path
+) -> None:
+    from qwenchat.store import SessionStore
+
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "qwen-tiny.gguf").write_bytes(b"GGUF")
+    (isolated_cfg := Path(isolated["QWENCHAT_CONFIG_DIR"])).mkdir(parents=True, exist_ok=True)
+    (isolated_cfg / "config.toml").write_text(f'models_dir = "{models}"\n')
+    with SessionStore(Path(isolated["QWENCHAT_DATA_DIR"]) / "sessions.db") as store:
+        store.create_session(name="work-notes")
+
+    def complete(words: str) -> list[str]:
+        env = {**isolated, "_QWENCHAT_COMPLETE": "complete_bash", "COMP_WORDS": words}
+        env["COMP_CWORD"] = str(len(words.split()) - 1)
+        done = subprocess.run(
+            [str(Path(sys.executable).with_name("qwenchat"))],
+            env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        return done.stdout.split()
+
+    assert complete("qwenchat ask --model qwen") == ["qwen-tiny"]
+    assert complete("qwenchat chat --session work") == ["work-notes"]
+    assert "calculator" in complete("qwenchat ask --tool calc")

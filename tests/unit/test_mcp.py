@@ -41,7 +41,7 @@ def loaded(group: McpServers) -> tuple[ToolRegistry, list[str]]:
 def call(registry: ToolRegistry, name: str, **arguments: object) -> tuple[str, str]:
     tool = registry.get(name)
     assert tool is not None
-    record = run_tool(tool, tool.validate(arguments))
+    record = run_tool(tool, tool.check_arguments(arguments))
     return record.status, record.result
 
 
@@ -69,7 +69,7 @@ def test_bad_arguments_are_refused_before_the_server_is_asked(tools: ToolRegistr
     add = tools.get("add")
     assert add is not None
     with pytest.raises(Exception, match="invalid arguments for add") as caught:
-        add.validate({"a": "two"})
+        add.check_arguments({"a": "two"})
     assert "expected" in str(caught.value)
 
 

@@ -29,7 +29,6 @@ from qwenchat.models import (
     stamp_path,
 )
 from qwenchat.models.hub import (
-    FAMILIES,
     HubFile,
     Wanted,
     choose_files,
@@ -123,10 +122,6 @@ def names(directory: Path) -> list[str]:
 def test_aliases(name: str, repo: str, stem: str) -> None:
     wanted = parse_name(name)
     assert (wanted.repo_id, wanted.stem, wanted.filename) == (repo, stem, None)
-
-
-def test_only_the_math_family_is_not_official() -> None:
-    assert [name for name, family in FAMILIES.items() if not family.official] == ["qwen2.5-math"]
 
 
 @pytest.mark.parametrize(

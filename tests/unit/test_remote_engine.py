@@ -16,8 +16,9 @@ import pytest
 from qwenchat.chat import Chat
 from qwenchat.chatml import Segment, render_segments
 from qwenchat.config import Sampling, Settings
-from qwenchat.engine.remote import RemoteEngine, estimate_tokens, normalize_url
+from qwenchat.engine.remote import RemoteEngine, estimate_tokens
 from qwenchat.errors import EngineConnectionError, InputError, QwenchatError
+from qwenchat.server_url import normalize_url
 
 SPECIAL = {"<|im_start|>": 151644, "<|im_end|>": 151645, "<tool_call>": 151657}
 GREEDY = Sampling(temperature=0.0, max_tokens=50)

@@ -270,7 +270,7 @@ def test_spec_renders_in_the_chat_template() -> None:
 
 def test_validate_normalizes_and_fills_defaults() -> None:
     t = tool_from_function(search)
-    assert t.validate({"query": "q", "tags": [], "limit": "5", "color": "green"}) == {
+    assert t.check_arguments({"query": "q", "tags": [], "limit": "5", "color": "green"}) == {
         "query": "q",
         "tags": [],
         "limit": 5,
@@ -279,7 +279,7 @@ def test_validate_normalizes_and_fills_defaults() -> None:
         "color": "green",
         "priority": None,
     }
-    assert t.validate('{"query": "q", "tags": ["a"]}')["tags"] == ["a"]  # a JSON string
+    assert t.check_arguments('{"query": "q", "tags": ["a"]}')["tags"] == ["a"]  # a JSON string
 
 
 def test_validate_none_means_no_arguments() -> None:
@@ -287,7 +287,7 @@ def test_validate_none_means_no_arguments() -> None:
         """Ping."""
         return "pong"
 
-    assert tool_from_function(ping).validate(None) == {}
+    assert tool_from_function(ping).check_arguments(None) == {}
 
 
 EXPECTED = '; expected {"value": number, "from_unit": "m"|"km", "to_unit": "m"|"km"}'
@@ -314,18 +314,18 @@ EXPECTED = '; expected {"value": number, "from_unit": "m"|"km", "to_unit": "m"|"
 )
 def test_validation_errors_are_model_readable(arguments: Any, problem: str) -> None:
     with pytest.raises(ToolArgumentError) as info:
-        tool_from_function(convert_units).validate(arguments)
+        tool_from_function(convert_units).check_arguments(arguments)
     assert str(info.value) == f"invalid arguments for convert_units: {problem}{EXPECTED}"
 
 
 def test_validation_error_paths_into_lists() -> None:
     with pytest.raises(ToolArgumentError, match=r"'tags\[1\]': Input should be a valid string"):
-        tool_from_function(search).validate({"query": "q", "tags": ["a", 2]})
+        tool_from_function(search).check_arguments({"query": "q", "tags": ["a", 2]})
 
 
 def test_expected_marks_optional_parameters() -> None:
     with pytest.raises(ToolArgumentError) as info:
-        tool_from_function(search).validate({})
+        tool_from_function(search).check_arguments({})
     assert str(info.value).endswith(
         'expected {"query": string, "tags": string[], "limit"?: integer, "exact"?: boolean,'
         ' "ids"?: integer[], "color"?: "red"|"green", "priority"?: 1|2}'
