@@ -8,12 +8,11 @@ takes, so that both shells hold the same conversation for the same choices.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from qwenchat.errors import InputError
+from qwenchat.errors import InputError, Warn
 
 if TYPE_CHECKING:
     from qwenchat.chatml import Message
@@ -21,8 +20,6 @@ if TYPE_CHECKING:
     from qwenchat.engine.base import Engine
     from qwenchat.recorder import SessionRecorder
     from qwenchat.store import Session, SessionStore
-
-Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ and exits with :attr:`QwenchatError.exit_code`; the TUI shows it as a notificati
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class QwenchatError(Exception):
     """Base class: a failure with a one-line, user-facing message."""
@@ -39,3 +41,7 @@ class DownloadError(QwenchatError):
 class EngineConnectionError(GenerationError):
     """A remote engine's server could not be reached, timed out, refused a request or
     broke off a reply: exit code 1; the conversation goes on once it is back."""
+
+
+Warn = Callable[[str], None]
+"""Where a one-line warning goes (stderr in ``ask``, a notification in the TUI)."""

@@ -67,7 +67,7 @@ import socket
 import ssl
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -77,7 +77,7 @@ from qwenchat.chatml import ENDOFTEXT, IM_END, Segment
 from qwenchat.config import Sampling
 from qwenchat.engine.base import Constraint, EngineInfo, Generation, Usage
 from qwenchat.engine.driver import Decode, DrivenEngine, Piece, read_ahead
-from qwenchat.errors import EngineConnectionError, InputError
+from qwenchat.errors import EngineConnectionError, InputError, Warn
 from qwenchat.server_url import normalize_url
 
 DEFAULT_API_KEY_ENV = "QWENCHAT_API_KEY"
@@ -95,7 +95,6 @@ _MEMO_SIZE = 16
 _SSE_FIELDS = ("event", "id", "retry")
 _USER_AGENT = "qwenchat"
 
-Warn = Callable[[str], None]
 ServerKind = Literal["vllm", "llama-server", "llama-cpp-python", "ollama", "openai"]
 _SERVER_NAMES: dict[str, str] = {
     "vllm": "vLLM",

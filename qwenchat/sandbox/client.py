@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from qwenchat.sandbox import cgroup, procs
 from qwenchat.sandbox.jail import (
-    Launch,
+    KernelLaunch,
     SandboxError,
     SandboxLayer,
     plan_launch,
@@ -155,7 +155,7 @@ class _Processes:
     """What must be cleaned up when a kernel goes: held apart so finalizers need no kernel."""
 
     popen: subprocess.Popen[bytes]
-    launch: Launch
+    launch: KernelLaunch
     cgroup: cgroup.SandboxCgroup | None
     ns_init: int | None = None  # the namespace's pid 1: killing it kills the whole namespace
 
@@ -194,7 +194,9 @@ def _kill(pid: int, signum: int = signal.SIGKILL) -> None:
 class _Kernel:
     """One running kernel process and its end of the protocol."""
 
-    def __init__(self, launch: Launch, limits: Limits, bound: cgroup.SandboxCgroup | None) -> None:
+    def __init__(
+        self, launch: KernelLaunch, limits: Limits, bound: cgroup.SandboxCgroup | None
+    ) -> None:
         # A reply holds the output (at most max_output_chars) and a short error line; a
         # character takes at most 6 bytes in JSON. Anything longer is not a reply.
         self._max_frame = 6 * limits.max_output_chars + 65536

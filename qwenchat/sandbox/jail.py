@@ -45,7 +45,7 @@ __all__ = [
     "KERNEL_PATH",
     "SANDBOX_UID",
     "WORK_DIR",
-    "Launch",
+    "KernelLaunch",
     "SandboxError",
     "SandboxLayer",
     "detect_layer",
@@ -82,7 +82,7 @@ class SandboxLayer(BaseModel):
 
 
 @dataclass(frozen=True)
-class Launch:
+class KernelLaunch:
     """How to start the kernel in a layer (pass to :class:`subprocess.Popen`)."""
 
     argv: list[str]
@@ -279,7 +279,7 @@ def _kernel_config(
     }
 
 
-def plan_launch(layer: SandboxLayer, limits: Limits, allow_unsandboxed: bool) -> Launch:
+def plan_launch(layer: SandboxLayer, limits: Limits, allow_unsandboxed: bool) -> KernelLaunch:
     """How to start a kernel in ``layer``; refuses ``none`` unless ``allow_unsandboxed``."""
     if layer.name == "bubblewrap":
         bwrap = _find_bwrap()
@@ -289,7 +289,7 @@ def plan_launch(layer: SandboxLayer, limits: Limits, allow_unsandboxed: bool) ->
         command = _kernel_command(config, _KERNEL_IN_SANDBOX)
         argv = [bwrap.path, *_bwrap_args(bwrap, limits), "--", *command]
         depth = 1 if "--as-pid-1" in bwrap.options else 2  # else bwrap's reaper is between
-        return Launch(
+        return KernelLaunch(
             argv=argv, env={}, cwd=None, temp_dir=None, in_pid_namespace=True, kernel_depth=depth
         )
     if layer.name == "none" and not allow_unsandboxed:
@@ -305,7 +305,7 @@ def plan_launch(layer: SandboxLayer, limits: Limits, allow_unsandboxed: bool) ->
         config = _kernel_config(limits, rlimits, drop=True, work_dir=work_dir)
         if _is_root():
             os.chown(work_dir, SANDBOX_UID, SANDBOX_UID)
-    return Launch(
+    return KernelLaunch(
         argv=_kernel_command(config, str(KERNEL_PATH)),
         env=_sandbox_env(home=work_dir, tmp=work_dir),
         cwd=work_dir,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qwenchat.conversation import Role, Warn, choose_role, continue_session, opening_messages
-from qwenchat.errors import QwenchatError
+from qwenchat.conversation import Role, choose_role, continue_session, opening_messages
+from qwenchat.errors import QwenchatError, Warn
 
 if TYPE_CHECKING:
     from qwenchat.agent import Approver
