@@ -127,6 +127,7 @@ def _progress(event: Event) -> None:
 
 
 def ask(
+    ctx: typer.Context,
     prompt: Annotated[
         Optional[list[str]], typer.Argument(help="The prompt; piped stdin is added as context.")
     ] = None,
@@ -290,10 +291,11 @@ def ask(
     validated(Sampling, settings.sampling.model_dump(), overrides)  # bad values: one line, now
     wanted = set(tool or ())
     code_ok = code_runs_allowed(settings, required=tir or PYTHON in wanted, offered=use_tools)
-    from qwenchat.engine.load import EngineLoad
+    from qwenchat.engine.load import EngineLoad, load_engine
 
-    # The model loads while the tools and the agent loop are imported and set up.
-    loading = EngineLoad(role.model, settings, warn=warn)
+    # The model loads while the tools and the agent loop are imported and set up. A
+    # caller that invokes the app in-process may give its own engine factory as ``obj``.
+    loading = EngineLoad(role.model, settings, warn=warn, load=ctx.obj or load_engine)
     from qwenchat.agent import AgentOptions, ApprovalPolicy, Notice, TextDelta
     from qwenchat.chat import Chat
 

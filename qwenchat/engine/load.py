@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from qwenchat.config import Settings
     from qwenchat.engine.base import Engine
 
+EngineFactory = Callable[["str | Path | None", "Settings", Callable[[str], None]], "Engine"]
+"""How a command gets its engine: (model, settings, warn) -> Engine. :func:`load_engine`
+by default; tests pass a scripted engine's maker (``ask`` takes it from the click
+context's ``obj``), so that commands run in-process without a model."""
+
 
 def load_engine(
     model: str | Path | None,
@@ -79,19 +84,24 @@ class EngineLoad:
         model: str | Path | None,
         settings: Settings,
         warn: Callable[[str], None] = lambda _msg: None,
+        load: EngineFactory = load_engine,
     ) -> None:
         self._engine: Engine | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(
-            target=self._load, args=(model, settings, warn), name="engine-load", daemon=True
+            target=self._load, args=(load, model, settings, warn), name="engine-load", daemon=True
         )
         self._thread.start()
 
     def _load(
-        self, model: str | Path | None, settings: Settings, warn: Callable[[str], None]
+        self,
+        load: EngineFactory,
+        model: str | Path | None,
+        settings: Settings,
+        warn: Callable[[str], None],
     ) -> None:
         try:
-            self._engine = load_engine(model, settings, warn)
+            self._engine = load(model, settings, warn)
         except BaseException as exc:  # re-raised in the caller's thread by result()
             self._error = exc
 
