@@ -19,6 +19,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer
 
@@ -69,7 +70,16 @@ class Launch:
 class QwenchatApp(App[None]):
     """``qwenchat``: chat with a local Qwen2.5 model."""
 
-    CSS_PATH = "app.tcss"
+    class ReplySettled(Message):
+        """A reply ended (``reply``) or failed (``error``), and the screen shows it: the
+        app is ready for the next message. For embedders and tests."""
+
+        def __init__(self, reply: Reply | None, error: str | None = None) -> None:
+            super().__init__()
+            self.reply = reply
+            self.error = error
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "qwenchat"
     COMMANDS: ClassVar = App.COMMANDS | {SlashCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -452,12 +462,14 @@ class QwenchatApp(App[None]):
             context_used=context_used,
         )
         self._refresh_sidebar()
+        self.post_message(self.ReplySettled(reply))
 
     async def _reply_failed(self, error: str) -> None:
         self.stream = None
         self._writing(False)
         self.status.set(state="")
         await self._error(error)
+        self.post_message(self.ReplySettled(None, error))
 
     async def _error(self, message: str) -> None:
         """An error: shown where it happened and as a notification; the app goes on."""

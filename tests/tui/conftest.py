@@ -82,27 +82,23 @@ def make_app(
     records its notifications and counts the replies that ended."""
     if engine is None and replies is not None:
         engine = ScriptedEngine(replies)
-    app = QwenchatApp(Launch(settings=settings or Settings(), **launch), store=store, engine=engine)
-    tracked = Tracked()
-    app.tracked = tracked  # type: ignore[attr-defined]
-    notify, done, failed = app.notify, app._reply_done, app._reply_failed
+    return TrackedApp(Launch(settings=settings or Settings(), **launch), store=store, engine=engine)
 
-    def record_notify(message: str, **kwargs: Any) -> None:
-        tracked.notes.append((kwargs.get("severity", "information"), str(message)))
-        notify(message, **kwargs)
 
-    async def record_done(*args: Any) -> None:
-        await done(*args)
-        tracked.replies_ended += 1
+class TrackedApp(QwenchatApp):
+    """The app, recording for the tests what the screen does not keep: its notifications
+    (``tracked.notes``) and how many replies settled (its own ``ReplySettled``)."""
 
-    async def record_failed(*args: Any) -> None:
-        await failed(*args)
-        tracked.replies_ended += 1
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tracked = Tracked()
 
-    app.notify = record_notify  # type: ignore[method-assign]
-    app._reply_done = record_done  # type: ignore[method-assign]
-    app._reply_failed = record_failed  # type: ignore[method-assign]
-    return app
+    def notify(self, message: str, **kwargs: Any) -> None:  # type: ignore[override]
+        self.tracked.notes.append((kwargs.get("severity", "information"), str(message)))
+        super().notify(message, **kwargs)
+
+    def on_qwenchat_app_reply_settled(self, _event: QwenchatApp.ReplySettled) -> None:
+        self.tracked.replies_ended += 1
 
 
 async def wait_for(

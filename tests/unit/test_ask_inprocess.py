@@ -56,8 +56,8 @@ def test_ask_puts_piped_input_and_files_before_the_question(tmp_path: Path) -> N
     result = run(engine, "-f", str(notes), "When?", stdin="piped log\n")
     assert result.exit_code == 0, result.output
     prompt = engine.prompts[0]
-    assert prompt.index("The launch is on May 3.") < prompt.index("piped log") < prompt.index(
-        "When?"
+    assert (
+        prompt.index("The launch is on May 3.") < prompt.index("piped log") < prompt.index("When?")
     )
 
 
