@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -222,30 +221,44 @@ def set_config_value(
 ) -> None:
     """Set ``key = "value"`` at the top level, or in ``[table]``, of the config file.
 
-    The rest of the file (comments, order, other keys) is left as it is: only the
-    key's line is replaced or added. The result is parsed again and must hold the
+    The rest of the file (comments, order, other keys) is left as it is (``tomlkit``
+    edits the document, not the data). The result is parsed again and must hold the
     same settings with just this one changed, else nothing is written and
     :class:`ConfigError` says to edit the file by hand. Raises :class:`OSError`
     when the file cannot be read or written.
     """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     path = path or config_path()
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     before = _parse_toml(path, text)
-    line = f"{key} = {json.dumps(value)}"  # a JSON string is a TOML basic string
-    edited = "\n".join(_set_line(text.splitlines(), key, line, table)) + "\n"
+    line = f"{key} = {json.dumps(value)}"
+    where = f"under [{table}] " if table else "at the top "
+    problem = ConfigError(f"cannot update {path} safely; add {line} {where}by hand")
+    try:
+        document = tomlkit.parse(text)
+        if table is None:
+            document[key] = value
+        else:
+            section = document.setdefault(table, tomlkit.table())
+            if not isinstance(section, dict):
+                raise problem
+            section[key] = value
+        edited = tomlkit.dumps(document)
+    except TOMLKitError:
+        raise problem from None
     expected = dict(before)
     if table is None:
         expected[key] = value
     else:
-        section = expected.get(table, {})
-        expected[table] = {**section, key: value} if isinstance(section, dict) else None
+        expected[table] = {**expected.get(table, {}), key: value}
     try:
         after = tomllib.loads(edited)
     except tomllib.TOMLDecodeError:
         after = None
     if after != expected:
-        where = f"under [{table}] " if table else "at the top "
-        raise ConfigError(f"cannot update {path} safely; add {line} {where}by hand")
+        raise problem
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".toml.partial")
     partial.write_text(edited, encoding="utf-8")
@@ -257,84 +270,3 @@ def _parse_toml(path: Path, text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}; fix it first") from None
-
-
-def _set_line(lines: list[str], key: str, line: str, table: str | None) -> list[str]:
-    """``lines`` with ``key``'s line in ``table`` (None: the top level) replaced by ``line``,
-    or ``line`` added there."""
-    lines = list(lines)
-    structural = _structural_lines(lines)
-    heads = _table_headers(lines, structural)
-    if table is None:
-        start, end = 0, heads[0][0] if heads else len(lines)
-    else:
-        found = [i for i, name in heads if name == table]
-        if not found:
-            return [*lines, "", f"[{table}]", line] if lines else [f"[{table}]", line]
-        start = found[0] + 1
-        end = next((i for i, _ in heads if i > found[0]), len(lines))
-    pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
-    for i in range(start, end):
-        if structural[i] and pattern.match(lines[i]):
-            lines[i] = line
-            return lines
-    if table is not None:
-        lines.insert(start, line)
-        return lines
-    # At the top level: after its last key (else its last comment), before the first table.
-    region = range(start, end)
-    content = [i for i in region if lines[i].strip() and not lines[i].lstrip().startswith("#")]
-    last = max(content or [i for i in region if lines[i].strip()], default=-1)
-    lines.insert(last + 1, line)
-    if last + 2 < len(lines) and lines[last + 2].strip():
-        lines.insert(last + 2, "")
-    return lines
-
-
-def _table_headers(lines: list[str], structural: list[bool]) -> list[tuple[int, str]]:
-    """The ``[table]`` and ``[[array]]`` header lines: (index, name)."""
-    heads = []
-    for i, text in enumerate(lines):
-        stripped = text.strip()
-        if structural[i] and stripped.startswith("["):
-            name = stripped.split("#", 1)[0].strip().strip("[]").strip()
-            heads.append((i, name))
-    return heads
-
-
-def _structural_lines(lines: list[str]) -> list[bool]:
-    """For each line, whether it starts outside a multi-line string (so it can be a
-    key or a table header)."""
-    result, open_quote = [], None
-    for text in lines:
-        result.append(open_quote is None)
-        open_quote = _quote_after(text, open_quote)
-    return result
-
-
-def _quote_after(text: str, open_quote: str | None) -> str | None:
-    """The multi-line string delimiter still open at the end of ``text``, if any."""
-    i = 0
-    while i < len(text):
-        if open_quote is not None:  # inside a multi-line string: look for its end
-            if open_quote == '"""' and text[i] == "\\":
-                i += 2
-                continue
-            if text.startswith(open_quote, i):
-                open_quote, i = None, i + 3
-                continue
-            i += 1
-            continue
-        char = text[i]
-        if char == "#":
-            break
-        if text.startswith(('"""', "'''"), i):
-            open_quote, i = text[i : i + 3], i + 3
-        elif char in "\"'":  # a one-line string: skip to its end
-            i += 1
-            while i < len(text) and text[i] != char:
-                i += 2 if char == '"' and text[i] == "\\" else 1
-            i += 1
-        else:
-            i += 1
-    return open_quote

@@ -16,6 +16,7 @@ Every problem is raised as a one-line :class:`~qwenchat.errors.ModelError`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import mmap
@@ -42,54 +43,29 @@ _SCALAR_FORMATS: dict[int, str] = {
     7: "<?", 10: "<Q", 11: "<q", 12: "<d",
 }  # fmt: skip
 
-# ggml tensor types: id -> (elements per block, bytes per block),
-# from gguf-py's GGML_QUANT_SIZES in llama.cpp.
-GGML_BLOCK_SIZES: dict[int, tuple[int, int]] = {
-    0: (1, 4),        # F32
-    1: (1, 2),        # F16
-    2: (32, 18),      # Q4_0
-    3: (32, 20),      # Q4_1
-    6: (32, 22),      # Q5_0
-    7: (32, 24),      # Q5_1
-    8: (32, 34),      # Q8_0
-    9: (32, 40),      # Q8_1
-    10: (256, 84),    # Q2_K
-    11: (256, 110),   # Q3_K
-    12: (256, 144),   # Q4_K
-    13: (256, 176),   # Q5_K
-    14: (256, 210),   # Q6_K
-    15: (256, 292),   # Q8_K
-    16: (256, 66),    # IQ2_XXS
-    17: (256, 74),    # IQ2_XS
-    18: (256, 98),    # IQ3_XXS
-    19: (256, 50),    # IQ1_S
-    20: (32, 18),     # IQ4_NL
-    21: (256, 110),   # IQ3_S
-    22: (256, 82),    # IQ2_S
-    23: (256, 136),   # IQ4_XS
-    24: (1, 1),       # I8
-    25: (1, 2),       # I16
-    26: (1, 4),       # I32
-    27: (1, 8),       # I64
-    28: (1, 8),       # F64
-    29: (256, 56),    # IQ1_M
-    30: (1, 2),       # BF16
-    34: (256, 54),    # TQ1_0
-    35: (256, 66),    # TQ2_0
-    39: (32, 17),     # MXFP4
-}  # fmt: skip
+_FTYPE_GUESSED = 1024  # llama_ftype's flag for a file type guessed from the tensors
 
-# llama.cpp's llama_ftype (general.file_type) -> quantization name.
-LLAMA_FTYPES: dict[int, str] = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
-    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S",
-    15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS",
-    20: "IQ2_XS", 21: "Q2_K_S", 22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S",
-    25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M", 28: "IQ2_S", 29: "IQ2_M",
-    30: "IQ4_XS", 31: "IQ1_M", 32: "BF16", 36: "TQ1_0", 37: "TQ2_0",
-    38: "MXFP4_MOE",
-}  # fmt: skip
-_FTYPE_GUESSED = 1024
+
+@functools.cache
+def _block_sizes() -> dict[int, tuple[int, int]]:
+    """ggml tensor types: id -> (elements per block, bytes per block), from the ``gguf``
+    package (llama.cpp's own gguf-py). Imported on first use: it costs 0.15 s."""
+    from gguf.constants import GGML_QUANT_SIZES
+
+    return {int(kind): sizes for kind, sizes in GGML_QUANT_SIZES.items()}
+
+
+@functools.cache
+def _file_types() -> dict[int, str]:
+    """llama.cpp's ``llama_ftype`` (``general.file_type``) -> its name (``Q4_K_M``)."""
+    from gguf.constants import LlamaFileType
+
+    return {
+        int(kind): kind.name.removeprefix("MOSTLY_").removeprefix("ALL_")
+        for kind in LlamaFileType
+        if kind.name != "GUESSED"
+    }
+
 
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
@@ -167,7 +143,7 @@ class GGUFInfo:
         if ftype is None:
             return None
         base = ftype & ~_FTYPE_GUESSED
-        name = LLAMA_FTYPES.get(base, f"unknown type {base}")
+        name = _file_types().get(base, f"unknown type {base}")
         return f"{name} (guessed)" if ftype & _FTYPE_GUESSED else name
 
 
@@ -458,7 +434,7 @@ def _read_tensor_table(reader: _Reader, count: int) -> tuple[int, int]:
 
 def _tensor_bytes(name: str, ggml_type: int, n_elements: int) -> int:
     """The size of a tensor's data; 0 for a type this table does not know yet."""
-    block, nbytes = GGML_BLOCK_SIZES.get(ggml_type, (1, 0))
+    block, nbytes = _block_sizes().get(ggml_type, (1, 0))
     if n_elements % block:
         raise _Corrupt(f"tensor '{name}' has {n_elements} elements, not a multiple of {block}")
     return n_elements // block * nbytes

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from weakref import WeakKeyDictionary
 
-from textual._compositor import ChopsUpdate, Compositor, CompositorMap, ReflowResult
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
+
+from qwenchat.tui.textual_private import ChopsUpdate, Compositor, CompositorMap, ReflowResult
 
 
 def _blank(widget: Widget) -> bool:

@@ -28,10 +28,10 @@ def test_a_new_file(tmp_path: Path) -> None:
     assert edited(tmp_path / "new", None, "model", "qwen") == 'model = "qwen"\n'
 
 
-def test_the_key_goes_after_the_top_level_keys(tmp_path: Path) -> None:
+def test_the_key_goes_at_the_top_level_before_the_first_table(tmp_path: Path) -> None:
     text = '# mine\nmodels_dir = "~/m"  # here\n\n# sampling\n[sampling]\ntemperature = 0.2\n'
     assert edited(tmp_path, text, "model", "qwen") == (
-        '# mine\nmodels_dir = "~/m"  # here\nmodel = "qwen"\n\n# sampling\n[sampling]\n'
+        '# mine\nmodels_dir = "~/m"  # here\n\n# sampling\nmodel = "qwen"\n\n[sampling]\n'
         "temperature = 0.2\n"
     )
 
@@ -42,10 +42,10 @@ def test_a_file_that_starts_with_a_table(tmp_path: Path) -> None:
     )
 
 
-def test_the_key_is_replaced_in_place(tmp_path: Path) -> None:
+def test_the_key_is_replaced_in_place_and_keeps_its_comment(tmp_path: Path) -> None:
     text = 'model = "old"  # was\nsystem_prompt = "hi"\n[ui]\ntheme = "nord"\n'
     assert edited(tmp_path, text, "model", 'a "quoted" \\ name') == (
-        'model = "a \\"quoted\\" \\\\ name"\nsystem_prompt = "hi"\n[ui]\ntheme = "nord"\n'
+        'model = "a \\"quoted\\" \\\\ name"  # was\nsystem_prompt = "hi"\n[ui]\ntheme = "nord"\n'
     )
 
 
@@ -57,8 +57,14 @@ def test_lines_inside_a_multi_line_string_are_not_keys_or_tables(tmp_path: Path)
     assert result.startswith(text.split("[ui]")[0])
 
 
+def test_an_inline_table_is_edited_where_it_is(tmp_path: Path) -> None:
+    assert edited(tmp_path, 'ui = { theme = "nord" }\n', "theme", "x", table="ui") == (
+        'ui = { theme = "x" }\n'
+    )
+
+
 def test_an_edit_that_would_change_other_settings_is_refused(tmp_path: Path) -> None:
-    text = 'ui = { theme = "nord" }\n'
+    text = 'ui = "nord"\n'  # not a table: setting [ui] theme would replace it
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(

@@ -34,7 +34,8 @@ from textual.content import Content
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Markdown
-from textual.widgets._markdown import (
+
+from qwenchat.tui.textual_private import (
     MarkdownBlock,
     MarkdownBullet,
     MarkdownBulletList,
@@ -44,7 +45,6 @@ from textual.widgets._markdown import (
     MarkdownParagraph,
     MarkdownStream,
 )
-
 from qwenchat.tui.widgets.code_block import CodeBlock
 from qwenchat.tui.widgets.settled import Part, SettledLines, draw
 
