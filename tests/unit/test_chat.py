@@ -93,10 +93,9 @@ def test_load_engine_warns_about_other_architectures(monkeypatch, tmp_path) -> N
     ]
 
 
-def test_engine_load_on_a_thread_returns_the_engine(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_engine_load_on_a_thread_returns_the_engine() -> None:
     import threading
 
-    import qwenchat.engine.load
     from qwenchat.engine.load import EngineLoad
 
     threads: list[str] = []
@@ -106,9 +105,9 @@ def test_engine_load_on_a_thread_returns_the_engine(monkeypatch) -> None:  # typ
         warn("careful")
         return ("engine", model)
 
-    monkeypatch.setattr(qwenchat.engine.load, "load_engine", fake_load)
     warnings: list[str] = []
-    assert EngineLoad("m.gguf", Settings(), warnings.append).result() == ("engine", "m.gguf")
+    loading = EngineLoad("m.gguf", Settings(), warnings.append, load=fake_load)  # type: ignore[arg-type]
+    assert loading.result() == ("engine", "m.gguf")
     assert threads == ["engine-load"] and warnings == ["careful"]
 
 
