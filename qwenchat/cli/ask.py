@@ -29,7 +29,7 @@ from qwenchat.cli.common import (
 )
 from qwenchat.cli.completion import complete_personas, complete_sessions, complete_tools
 from qwenchat.cli.reading import PromptBar
-from qwenchat.conversation import describe_sandbox, sandbox_status
+from qwenchat.opening import describe_sandbox, sandbox_status
 from qwenchat.safetext import shown, shown_json
 
 if TYPE_CHECKING:
@@ -266,7 +266,7 @@ def ask(
                 "--schema cannot be used with --tools, --tool, --tir, --samples or --retry"
             )
         schema = Schema.parse(schema_text)
-    from qwenchat.conversation import (
+    from qwenchat.opening import (
         choose_role,
         continue_session,
         opening_messages,

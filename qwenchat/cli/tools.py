@@ -20,8 +20,8 @@ from qwenchat.cli.common import (
     settings_with,
     terminal_approver,
 )
-from qwenchat.conversation import sandbox_status
 from qwenchat.errors import InputError
+from qwenchat.opening import sandbox_status
 from qwenchat.safetext import shown_json
 
 if TYPE_CHECKING:

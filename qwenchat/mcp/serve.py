@@ -23,7 +23,7 @@ SERVER_NAME = "qwenchat"
 
 def served_tools(settings: Settings, tools_dirs: list[Path]) -> tuple[ToolRegistry, list[str]]:
     """The tools to serve, and the problems met loading them (for stderr)."""
-    from qwenchat.conversation import sandbox_status
+    from qwenchat.opening import sandbox_status
     from qwenchat.sandbox import Sandbox
     from qwenchat.tools import default_tool_dirs, load_tools
     from qwenchat.tools.python import python_tool

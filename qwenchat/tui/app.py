@@ -23,9 +23,9 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.widgets import Footer
 
-from qwenchat.conversation import Role, choose_role
 from qwenchat.crashlog import previous_crash
 from qwenchat.errors import InputError, QwenchatError
+from qwenchat.opening import Role, choose_role
 from qwenchat.safetext import shown
 from qwenchat.tui.collector import Collector
 from qwenchat.tui.commands import SlashCommands, parse_slash
@@ -212,7 +212,7 @@ class QwenchatApp(App[None]):
     @work(thread=True, group="startup")
     def _probe_environment(self) -> None:
         """Find the sandbox layer and load the tools (slow-ish: kept off the UI thread)."""
-        from qwenchat.conversation import describe_sandbox, sandbox_label, sandbox_status
+        from qwenchat.opening import describe_sandbox, sandbox_label, sandbox_status
         from qwenchat.tools import default_tool_dirs, load_tools
 
         usable, warning = sandbox_status(self.settings)

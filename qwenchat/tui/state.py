@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from qwenchat.conversation import Role, choose_role, continue_session, opening_messages
 from qwenchat.errors import QwenchatError, Warn
+from qwenchat.opening import Role, choose_role, continue_session, opening_messages
 
 if TYPE_CHECKING:
     from qwenchat.agent import Approver
@@ -95,7 +95,7 @@ class ChatState:
 
     def set_engine(self, engine: Engine) -> None:
         """Chat with ``engine`` from now on (the conversation goes on)."""
-        from qwenchat.conversation import use_kv_cache
+        from qwenchat.opening import use_kv_cache
 
         old, self.engine = self.engine, engine
         close = getattr(old, "close", None)

@@ -10,7 +10,7 @@ from textual.widgets import OptionList, TextArea
 
 from qwenchat.chatml import AssistantMessage, SystemMessage
 from qwenchat.config import Settings
-from qwenchat.conversation import choose_role
+from qwenchat.opening import choose_role
 from qwenchat.store import SessionStore
 from qwenchat.tui.commands import COMMANDS
 from qwenchat.tui.screens.help import HelpScreen

@@ -10,7 +10,7 @@ import pytest
 from qwenchat.agent import TextDelta
 from qwenchat.chat import Chat
 from qwenchat.config import Settings
-from qwenchat.conversation import Role, continue_session
+from qwenchat.opening import Role, continue_session
 from qwenchat.store import SessionStore, StoreInputError
 from qwenchat.tools import ToolRegistry
 from qwenchat.tools.builtin import builtin_tools

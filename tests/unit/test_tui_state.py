@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qwenchat.config import Settings
-from qwenchat.conversation import Role, choose_role
+from qwenchat.opening import Role, choose_role
 from qwenchat.prompts import get_prompt
 from qwenchat.store import SessionStore
 from qwenchat.tir import TIR_PROMPT
