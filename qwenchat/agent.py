@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -47,11 +47,8 @@ from qwenchat.engine.base import (
     Completion,
     Constraint,
     Engine,
-    FinishReason,
-    Generation,
-    Timings,
-    Usage,
 )
+from qwenchat.turn import GenerationTurn, ToolCallRecord, sum_timings, sum_usage
 
 if TYPE_CHECKING:  # imported where used: a turn without tools (plain `ask`) never loads them
     from qwenchat.callgrammar import OpeningWatch
@@ -62,17 +59,6 @@ TOOL_CALL_TOKEN = "<tool_call>"
 
 Approval = Literal["once", "always", "deny"]
 """An approver's answer: run this call, run every call of this tool, or refuse."""
-
-
-class ToolCallRecord(BaseModel):
-    """What happened to one tool call, for the UI and ``ask --json``."""
-
-    id: str
-    name: str
-    arguments: Any
-    status: CallStatus
-    result: str
-    duration_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -183,58 +169,7 @@ def _call_key(name: str, arguments: Any) -> str:
     return json.dumps([name, arguments], sort_keys=True, ensure_ascii=False)
 
 
-def sum_usage(completions: Sequence[Completion | TurnResult]) -> Usage:
-    return Usage(
-        prompt_tokens=sum(c.usage.prompt_tokens for c in completions),
-        cached_tokens=sum(c.usage.cached_tokens for c in completions),
-        completion_tokens=sum(c.usage.completion_tokens for c in completions),
-    )
-
-
-def sum_timings(completions: Sequence[Completion | TurnResult]) -> Timings:
-    decoded = sum(c.usage.completion_tokens for c in completions)
-    decode_time = sum(
-        c.usage.completion_tokens / c.timings.decode_tokens_per_s
-        for c in completions
-        if c.timings.decode_tokens_per_s > 0
-    )
-    return Timings(
-        ttft_s=completions[0].timings.ttft_s if completions else 0.0,
-        decode_tokens_per_s=decoded / decode_time if decode_time > 0 else 0.0,
-        total_s=sum(c.timings.total_s for c in completions),
-    )
-
-
-class SampleReply(BaseModel):
-    """One sample of a voted turn (:mod:`qwenchat.vote`)."""
-
-    text: str
-    answer: str | None
-
-
-class TurnResult(BaseModel):
-    """The outcome of one user turn: the final reply's text and everything it took."""
-
-    text: str
-    finish_reason: FinishReason
-    rounds: int
-    usage: Usage
-    timings: Timings
-    tool_calls: list[ToolCallRecord]
-    answer: str | None = None
-    """The last ``\\boxed{...}`` in the model's own prose, if any (TIR and math prompts
-    ask for one; :func:`qwenchat.answer.final_answer`)."""
-    fallback: bool = False
-    """The text is a tool's result, shown because the model would not answer from it."""
-    votes: int | None = None
-    """A voted turn (:mod:`qwenchat.vote`): how many samples gave :attr:`answer`."""
-    samples: int | None = None
-    """A voted turn: how many samples were drawn."""
-    sample_replies: list[SampleReply] = []
-    """A voted turn: every sample's reply, in order (:attr:`text` is the winner's)."""
-
-
-class Turn:
+class Turn(GenerationTurn):
     """One user turn through the loop; iterate for :data:`Event` s, then read :attr:`result`.
 
     ``messages`` is the conversation, ending with the user's message; the turn
@@ -263,20 +198,12 @@ class Turn:
         self.options = options or AgentOptions()
         # Results of earlier calls, by (name, arguments): the repeat guard's memory.
         self.past_results = history_calls if history_calls is not None else {}
-        self.result: TurnResult | None = None
-        self._generation: Generation | None = None
-        self._cancelled = False
+        super().__init__()
         self._next_id = sum(isinstance(m, ToolMessage) for m in messages)
         self._told_dropped = False
         self._steered: set[str] = set()  # tools whose docstring example the model copied
         self._made_described = False  # a described call was made this turn
         self._routed = False  # the turn's first call was checked against the routing
-
-    def cancel(self) -> None:
-        """Stop the current reply within one token and run no further round (any thread)."""
-        self._cancelled = True
-        if self._generation is not None:
-            self._generation.cancel()
 
     def __iter__(self) -> Iterator[Event]:
         completions: list[Completion] = []
@@ -338,17 +265,8 @@ class Turn:
                 f"stopped after {self.options.max_rounds} rounds of tool calls"
                 " without a final answer"
             )
-        last = completions[-1]
-        self.result = TurnResult(
-            text=text,
-            finish_reason="cancelled" if self._cancelled else last.finish_reason,
-            rounds=len(completions),
-            usage=sum_usage(completions),
-            timings=sum_timings(completions),
-            tool_calls=records,
-            answer=final_answer([text]) if model_wrote else None,
-            fallback=not model_wrote,
-        )
+        answer = final_answer([text]) if model_wrote else None
+        self.result = self._result(text, completions, records, answer, fallback=not model_wrote)
 
     def _answer_from_facts(self, records: list[ToolCallRecord]) -> Iterator[Event]:
         """A reply to the user's question alone, the calls' results given as facts in the

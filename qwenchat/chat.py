@@ -18,15 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 
-from qwenchat.agent import (
-    AgentOptions,
-    ApprovalPolicy,
-    Event,
-    SampleReply,
-    TextDelta,
-    ToolCallRecord,
-    Turn,
-)
+from qwenchat.agent import AgentOptions, ApprovalPolicy, Event, TextDelta, Turn
 from qwenchat.chatml import (
     AssistantMessage,
     Attachment,
@@ -41,6 +33,7 @@ from qwenchat.engine.load import load_engine
 from qwenchat.errors import GenerationError, InputError
 from qwenchat.schema import Schema
 from qwenchat.tir import TIR_PROMPT, TirTurn
+from qwenchat.turn import SampleReply, ToolCallRecord
 
 if TYPE_CHECKING:
     from types import TracebackType

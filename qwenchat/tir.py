@@ -34,18 +34,15 @@ from qwenchat.agent import (
     Notice,
     TextDelta,
     ToolCallFinished,
-    ToolCallRecord,
     ToolCallStarted,
-    TurnResult,
     run_tool,
-    sum_timings,
-    sum_usage,
 )
 from qwenchat.answer import extract_boxed, final_answer, prose
 from qwenchat.chatml import AssistantMessage, CallStatus, Message, Segment
 from qwenchat.config import Sampling
 from qwenchat.context import dropped_notice, fit_prompt, reply_room
-from qwenchat.engine.base import Completion, Engine, Generation
+from qwenchat.engine.base import Completion, Engine
+from qwenchat.turn import GenerationTurn, ToolCallRecord
 
 if TYPE_CHECKING:
     from qwenchat.tools import Tool
@@ -101,7 +98,7 @@ def _last_line(report: str) -> str:
     return lines[-1] if lines else "an error"
 
 
-class TirTurn:
+class TirTurn(GenerationTurn):
     """One user turn in TIR mode; iterate for :data:`~qwenchat.agent.Event` s, then read
     :attr:`result`. Code runs are reported as calls of ``python`` (the tool given)."""
 
@@ -121,16 +118,8 @@ class TirTurn:
         self.python = python
         self.policy = policy or ApprovalPolicy()
         self.max_rounds = max_rounds
-        self.result: TurnResult | None = None
-        self._generation: Generation | None = None
-        self._cancelled = False
+        super().__init__()
         self._told_to_change = False  # told once that failed code is not run again
-
-    def cancel(self) -> None:
-        """Stop the current reply within one token and run no more code (any thread)."""
-        self._cancelled = True
-        if self._generation is not None:
-            self._generation.cancel()
 
     def __iter__(self) -> Iterator[Event]:
         pieces: list[str] = []  # generated text and output blocks, in order
@@ -165,15 +154,8 @@ class TirTurn:
             yield Notice(f"stopped after {self.max_rounds} rounds of code without a final answer")
         text = "".join(pieces).strip()
         self.messages.append(AssistantMessage(content=text))
-        self.result = TurnResult(
-            text=text,
-            finish_reason="cancelled" if self._cancelled else completions[-1].finish_reason,
-            rounds=len(completions),
-            usage=sum_usage(completions),
-            timings=sum_timings(completions),
-            tool_calls=records,
-            answer=None if gave_up else final_answer(generated),
-        )
+        answer = None if gave_up else final_answer(generated)
+        self.result = self._result(text, completions, records, answer)
 
     def _generate(self, pieces: list[str]) -> Iterator[Event]:
         # Each piece is its own segment, so the engine finds its replies' token ids

@@ -27,21 +27,13 @@ from fractions import Fraction
 
 from pydantic import BaseModel
 
-from qwenchat.agent import (
-    Event,
-    Notice,
-    SampleReply,
-    TextDelta,
-    Turn,
-    TurnResult,
-    sum_timings,
-    sum_usage,
-)
+from qwenchat.agent import Event, Notice, TextDelta, Turn
 from qwenchat.chatml import Message, Segment
 from qwenchat.config import Sampling
 from qwenchat.engine.base import Constraint, Engine, EngineInfo, Generation, PromptProgress
 from qwenchat.engine.kvcache import KVCache
 from qwenchat.tir import TirTurn
+from qwenchat.turn import SampleReply, TurnResult, sum_timings, sum_usage
 
 _WRAPPERS = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _FRAC = re.compile(r"^(-?)\\d?frac\{([^{}]+)\}\{([^{}]+)\}$")
