@@ -41,6 +41,9 @@ class Sampling(BaseModel):
     seed: int | None = None
 
 
+DEFAULT_API_KEY_ENV = "QWENCHAT_API_KEY"
+DEFAULT_SERVER_TIMEOUT = 300.0
+"""Seconds a remote engine waits for a server's next bytes (a slow prompt included)."""
 KvType = Literal["f16", "q8_0", "q4_0"]
 """llama.cpp's ``type_k``/``type_v`` for the KV cache."""
 
@@ -91,11 +94,13 @@ class EngineSettings(BaseModel):
         None, description="the server's model to use (with url); None: the first it lists"
     )
     api_key_env: str = Field(
-        "QWENCHAT_API_KEY",
+        DEFAULT_API_KEY_ENV,
         description="the environment variable holding the server's API key (with url)",
     )
     timeout: float = Field(
-        300.0, gt=0, description="seconds to wait for the server's next bytes (with url)"
+        DEFAULT_SERVER_TIMEOUT,
+        gt=0,
+        description="seconds to wait for the server's next bytes (with url)",
     )
 
     @field_validator("gpu_layers", mode="before")

@@ -74,17 +74,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from qwenchat.chatml import ENDOFTEXT, IM_END, Segment
-from qwenchat.config import Sampling
+from qwenchat.config import DEFAULT_API_KEY_ENV, DEFAULT_SERVER_TIMEOUT, Sampling
 from qwenchat.engine.base import Constraint, EngineInfo, Generation, Usage
 from qwenchat.engine.driver import Decode, DrivenEngine, Piece, read_ahead
 from qwenchat.errors import EngineConnectionError, InputError, Warn
 from qwenchat.server_url import normalize_url
 
-DEFAULT_API_KEY_ENV = "QWENCHAT_API_KEY"
 DEFAULT_N_CTX = 4096
 """The context window assumed when neither the server nor ``engine.n_ctx`` says."""
-DEFAULT_TIMEOUT = 300.0
-"""Seconds to wait for the server's next bytes (prompt processing included)."""
 CONNECT_TIMEOUT = 10.0
 BYTES_PER_TOKEN = 3.5
 """The estimate of token counts where the server has no tokenizer (Ollama)."""
@@ -324,7 +321,7 @@ class RemoteEngine(DrivenEngine):
         model: str | None = None,
         api_key_env: str = DEFAULT_API_KEY_ENV,
         n_ctx: int | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_SERVER_TIMEOUT,
         connect_timeout: float = CONNECT_TIMEOUT,
         warn: Warn = lambda _msg: None,
     ) -> None:
