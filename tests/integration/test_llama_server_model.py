@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,10 +31,10 @@ from tests.integration.test_engine import (  # noqa: F401 - collected again, on 
 )
 from tests.integration.test_remote_model import (  # noqa: F401 - collected again
     N_CTX,
+    Server,
     test_cancel_from_another_thread_stops_within_a_token,
     test_streamed_deltas_make_the_reply,
 )
-from tests.unit.test_remote_engine import free_port
 
 pytestmark = [pytest.mark.model, pytest.mark.llama_server]
 
@@ -54,57 +53,27 @@ def llama_server_binary() -> Path:
     return Path(built.stdout.strip().splitlines()[-1]) / "llama-server"
 
 
-class LlamaServer:
-    def __init__(self, model: Path, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
-        threads = str(default_threads())
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(llama_server_binary()), "-m", str(model), "--host", "127.0.0.1",
-                 "--port", self.url.rsplit(":", 1)[1], "-c", str(N_CTX), "-t", threads,
-                 "-tb", threads],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"llama-server exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("llama-server did not answer within 120 s")
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
 @pytest.fixture(scope="module")
-def server(
-    test_model_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LlamaServer]:
-    running = LlamaServer(test_model_path, tmp_path_factory.mktemp("llama-server") / "log")
+def server(test_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    threads = str(default_threads())
+    command = [
+        *(str(llama_server_binary()), "-m", str(test_model_path)),
+        *("--host", "127.0.0.1", "--port", "{port}", "-c", str(N_CTX)),
+        *("-t", threads, "-tb", threads),
+    ]
+    log = tmp_path_factory.mktemp("llama-server") / "log"
+    running = Server(test_model_path, log, command=command, ready="/health")
     yield running
     running.stop()
 
 
 @pytest.fixture(scope="module")
-def engine(server: LlamaServer) -> RemoteEngine:
+def engine(server: Server) -> RemoteEngine:
     return RemoteEngine(server.url)
 
 
 def test_it_is_seen_as_llama_server_with_its_props_and_tokenizer(
-    engine: RemoteEngine, server: LlamaServer
+    engine: RemoteEngine, server: Server
 ) -> None:
     info = engine.info()
     assert engine.n_ctx == N_CTX

@@ -59,20 +59,30 @@ N_CTX = 4096
 
 
 class Server:
-    """``python -m llama_cpp.server`` serving the test model, as a subprocess."""
+    """A model server as a subprocess on 127.0.0.1: ``python -m llama_cpp.server`` serving
+    the test model by default, or ``command`` (given the port) answering on ``ready``."""
 
-    def __init__(self, model: Path, log: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        model: Path,
+        log: Path,
+        port: int | None = None,
+        command: list[str] | None = None,
+        ready: str = "/v1/models",
+    ) -> None:
         self.url = f"http://127.0.0.1:{port or free_port()}"
+        port_text = self.url.rsplit(":", 1)[1]
         threads = str(default_threads())  # its own default is half the machine's CPUs
         self.log = log
+        argv = command or [
+            *(sys.executable, "-m", "llama_cpp.server", "--model", str(model)),
+            *("--host", "127.0.0.1", "--port", port_text),
+            *("--n_ctx", str(N_CTX), "--n_threads", threads),
+            *("--n_threads_batch", threads, "--verbose", "False"),
+        ]
         with log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "llama_cpp.server", "--model", str(model)),
-                    *("--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1]),
-                    *("--n_ctx", str(N_CTX), "--n_threads", threads),
-                    *("--n_threads_batch", threads, "--verbose", "False"),
-                ],
+                [part.replace("{port}", port_text) for part in argv],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -81,16 +91,16 @@ class Server:
         while True:
             if self.proc.poll() is not None:
                 tail = log.read_text(errors="replace")[-2000:]
-                pytest.fail(f"llama_cpp.server exited with {self.proc.returncode}:\n{tail}")
+                pytest.fail(f"{argv[0]} exited with {self.proc.returncode}:\n{tail}")
             try:
-                with urllib.request.urlopen(self.url + "/v1/models", timeout=2) as response:
+                with urllib.request.urlopen(self.url + ready, timeout=2) as response:
                     if response.status == 200:
                         return
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                pytest.fail("llama_cpp.server did not answer within 120 s")
+                pytest.fail(f"{argv[0]} did not answer within 120 s")
             time.sleep(0.2)
 
     def stop(self) -> None:
