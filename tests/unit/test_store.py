@@ -97,7 +97,8 @@ def ids_of(sessions: list[Session]) -> list[int]:
 
 def assert_index_intact(store: SessionStore) -> None:
     """FTS5 checks that its index matches the messages table (raises if not)."""
-    store._db.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+    with sqlite3.connect(store.path) as db:
+        db.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
 
 
 def pragma(path: Path, name: str) -> Any:
@@ -115,8 +116,6 @@ def test_a_new_store_is_created_at_the_latest_schema(tmp_path: Path, start: str)
         path.touch()
     with SessionStore(path) as store:
         assert store.notice is None
-        assert store._db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert store._db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
         assert store.list_sessions() == []
     assert pragma(path, "user_version") == len(schema.MIGRATIONS) >= 1
     assert pragma(path, "journal_mode") == "wal"
@@ -134,7 +133,8 @@ def test_an_older_database_is_migrated_and_keeps_its_data(
     with SessionStore(path) as store:
         assert store.get_session("old").title == "Before the upgrade"
         assert store.history(session.id) == before
-        assert store._db.execute("SELECT pinned FROM sessions").fetchone()[0] == 0
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT pinned FROM sessions").fetchone()[0] == 0
     assert pragma(path, "user_version") == len(schema.MIGRATIONS) == latest + 1
 
 
@@ -716,3 +716,17 @@ def test_attachments_are_kept_with_their_message_and_each_text_once(path: Path) 
     with sqlite3.connect(path) as db:  # the same text is stored once for all messages
         assert db.execute("SELECT COUNT(*) FROM fragments").fetchone()[0] == 2
         assert db.execute("SELECT COUNT(*) FROM attachments").fetchone()[0] == 6  # 3 + 3 copied
+
+
+def test_deleting_a_session_deletes_its_messages_and_attachments(path: Path) -> None:
+    """The store's connection enforces foreign keys (ON DELETE CASCADE)."""
+    from qwenchat.chatml import Attachment, UserMessage
+
+    with SessionStore(path) as store:
+        session = store.create_session(name="gone")
+        note = Attachment(name="n.md", text="x")
+        store.add_message(session.id, UserMessage(content="hi", attachments=[note]))
+        store.delete_session(session.id)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM attachments").fetchone()[0] == 0
