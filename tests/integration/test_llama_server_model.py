@@ -87,7 +87,7 @@ def test_it_is_seen_as_llama_server_with_its_props_and_tokenizer(
 
 def test_a_stop_string_ends_the_reply(engine: RemoteEngine) -> None:
     prompt = render_segments([{"role": "user", "content": "Count from 1 to 10 with commas."}])
-    generation = engine.generate(prompt, GREEDY, stop=["5"])
+    generation = engine.generate(prompt, Sampling(temperature=0, max_tokens=60), stop=["5"])
     text = "".join(generation)
     assert generation.result is not None and generation.result.finish_reason == "stop"
     assert text.endswith("5") and "6" not in text
