@@ -144,9 +144,9 @@ def too_long(
     if total <= room:
         return None
     biggest = max(sizes, key=lambda pair: pair[1])
-    files = "the file" if len(sizes) == 1 else f"the {len(sizes)} files"
+    files = "the file takes" if len(sizes) == 1 else f"the {len(sizes)} files take"
     return (
-        f"{files} take {total:,} tokens ({biggest[0]}: {biggest[1]:,}) but only about"
+        f"{files} {total:,} tokens ({biggest[0]}: {biggest[1]:,}) but only about"
         f" {max(room, 0):,} fit in the context window: attach less (a part of the file),"
         " or raise engine.n_ctx (--n-ctx)"
     )

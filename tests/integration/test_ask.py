@@ -35,8 +35,9 @@ def test_ask_answers_on_stdout(model_env: dict[str, str]) -> None:
     assert "\x1b[" not in result.stdout  # no colour codes into a pipe
 
 
-def test_ask_json(model_env: dict[str, str]) -> None:
-    result = ask("--json", "--max-tokens", "8", "Say hello.", env=model_env)
+def test_ask_json(model_env: dict[str, str], tmp_path: Path) -> None:
+    empty_cache = {**model_env, "QWENCHAT_CACHE_DIR": str(tmp_path / "cache")}
+    result = ask("--json", "--max-tokens", "8", "Say hello.", env=empty_cache)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert set(out) == {"text", "model", "usage", "timings"}
@@ -109,8 +110,9 @@ def test_sigint_stops_the_reply_cleanly(model_env: dict[str, str]) -> None:
     assert b"\n100\n" not in first + out
 
 
-def test_verbose_reports_the_load_and_the_reply(model_env: dict[str, str]) -> None:
-    result = ask("-v", "--max-tokens", "4", "Hi", env=model_env)
+def test_verbose_reports_the_load_and_the_reply(model_env: dict[str, str], tmp_path: Path) -> None:
+    empty_cache = {**model_env, "QWENCHAT_CACHE_DIR": str(tmp_path / "cache")}
+    result = ask("-v", "--max-tokens", "4", "Hi", env=empty_cache)
     assert result.returncode == 0, result.stderr
     load, figures = result.stderr.strip().splitlines()
     assert load.startswith(

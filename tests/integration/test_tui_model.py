@@ -115,7 +115,7 @@ def test_a_long_prompt_shows_its_reading_in_a_real_terminal_and_esc_stops_it(
     long_file = tmp_path / "log.txt"
     long_file.write_text(
         "\n".join(
-            f"{i:05d} the sensor on gate {i % 17} read {i * 37 % 1000} units" for i in range(700)
+            f"{i:05d} the sensor on gate {i % 17} read {i * 37 % 1000} units" for i in range(300)
         )
     )
     env = {**os.environ, **tui_env, "QWENCHAT_CACHE_DIR": str(tmp_path / "cache")}
