@@ -164,3 +164,33 @@ def test_same_seed_same_reply_when_sampling(test_model_path: Path) -> None:
     first = reply(42)
     assert reply(42) == first
     assert reply(43) != first  # the seed is what fixed it
+
+
+@pytest.mark.parametrize("repeat_penalty", [1.0, 1.05, 1.3])
+def test_greedy_from_the_logits_row_picks_llama_cpps_tokens(
+    engine: LlamaEngine, repeat_penalty: float
+) -> None:
+    """The engine's greedy path (an argmax after the repeat penalty, without llama.cpp's
+    candidate array) against llama.cpp's own sampler chain, token for token."""
+    import llama_cpp
+
+    from qwenchat.chatml import UserMessage
+    from qwenchat.config import Sampling
+
+    sampling = Sampling(temperature=0, repeat_penalty=repeat_penalty, max_tokens=96)
+    questions = ["Write the numbers from 1 to 60, one per line.", "Tell me about the moon."]
+
+    def replies() -> list[str]:
+        return [
+            "".join(engine.generate(render_segments([UserMessage(content=q)]), sampling))
+            for q in questions
+        ]
+
+    ours = replies()
+    engine._llm.sample = lambda **kw: llama_cpp.Llama.sample(engine._llm, **kw)  # type: ignore[method-assign]
+    try:
+        theirs = replies()
+    finally:
+        del engine._llm.sample
+    assert ours == theirs
+    assert all(len(text) > 80 for text in ours)  # long enough for the penalty to act
