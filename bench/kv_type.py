@@ -96,10 +96,12 @@ def main() -> None:
          "decode": args.decode, "repeats": args.repeats},
         results={"runs": runs},
     )  # fmt: skip
+    # A type that loses the thread may end its reply at once: the tokens written say so.
     report.table(
-        ["kv_type", "KV bytes/token", "prompt tok/s", "decode tok/s", "decode runs"],
+        ["kv_type", "KV bytes/token", "prompt tok/s", "decode tok/s", "decode runs", "written"],
         [[t, f"{m['bytes_per_token']:,.0f}", f"{m['pp']:.1f}", f"{m['tg']:.2f}",
-          " ".join(f"{r['tg']:.2f}" for r in runs[t])] for t, m in med.items()],
+          " ".join(f"{r['tg']:.2f}" for r in runs[t]),
+          " ".join(str(r["decoded"]) for r in runs[t])] for t, m in med.items()],
     )  # fmt: skip
     if "f16" in med and "q8_0" in med:
         f16, q8 = med["f16"], med["q8_0"]

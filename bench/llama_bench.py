@@ -4,8 +4,12 @@ The baseline is the real limit: ``llama-bench`` built from the same llama.cpp so
 with the same flags as the app (bench/build_llama_tools.sh), on the same model,
 threads and batch size (-b/-ub), flash attention off as the app's default:
 
-  pp  llama-bench -p N -n 0   against the engine reading an N-token prompt (to its first token)
+  pp  llama-bench -p N -n 0   against the engine reading an N-token prompt in batches
+                              (the time to its first token is reported beside it)
   tg  llama-bench -p 0 -n M   against the engine writing M tokens (its decode tokens/s)
+
+Both sides warm up in their process before timing (llama-bench's default warm-up run;
+one short generation in the engine's, see _engine_speed.py).
 
 Each run is a fresh process, interleaved (bench, qwenchat, bench...). Reported: the
 medians, and qwenchat/llama-bench for each against the target (>= 0.97).
@@ -93,6 +97,7 @@ def main() -> None:
     )
     bench_pp, bench_tg = median(runs["llama-bench pp"]), median(runs["llama-bench tg"])
     pp = median([r["pp"] for r in runs["qwenchat"]])
+    pp_ttft = median([r["pp_ttft"] for r in runs["qwenchat"]])
     tg = median([r["tg"] for r in runs["qwenchat"]])
     report = Report(
         "llama_bench",
@@ -111,6 +116,8 @@ def main() -> None:
         [
             [f"prompt ({args.prompt})", f"{bench_pp:.1f}", f"{pp:.1f}",
              " ".join(f"{r['pp']:.1f}" for r in runs["qwenchat"])],
+            ["prompt to 1st token", "-", f"{pp_ttft:.1f}",
+             " ".join(f"{r['pp_ttft']:.1f}" for r in runs["qwenchat"])],
             [f"decode ({args.decode})", f"{bench_tg:.2f}", f"{tg:.2f}",
              " ".join(f"{r['tg']:.2f}" for r in runs["qwenchat"])],
         ],
