@@ -344,7 +344,7 @@ class Turn(GenerationTurn):
         if tool is None or tool.name in self._steered:
             return None, ""
         from qwenchat.callgrammar import restricted
-        from qwenchat.provenance import copied_argument, copied_example, phrases
+        from qwenchat.provenance import copied_argument, copied_example, offers
         from qwenchat.tools import ToolArgumentError
 
         try:
@@ -353,9 +353,11 @@ class Turn(GenerationTurn):
             return None, ""
         said = self._said()
         argument = copied_argument(tool, arguments, said)
+        if argument is None:
+            return None, ""
         question = self._question().content
-        offered = phrases(question)
-        if argument is None or not offered:
+        offered = offers(tool, argument, str(arguments[argument]), question)
+        if not offered:
             return None, ""
         self._steered.add(tool.name)
         copy = f"{tool.name}'s {argument} {arguments[argument]!r} is its description's example"

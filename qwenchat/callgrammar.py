@@ -87,17 +87,16 @@ def call_constraint(specs: list[dict[str, Any]], opening: Opening) -> Constraint
     return Constraint(gbnf=f"{root}\n{converter.format_grammar()}")
 
 
-def restricted(spec: dict[str, Any], argument: str, values: list[str]) -> dict[str, Any]:
+def restricted(spec: dict[str, Any], argument: str, values: list[Any]) -> dict[str, Any]:
     """A copy of a tool's spec whose ``argument`` must be one of ``values``: how the loop
     keeps a small model from writing a docstring's example again (an error saying so
-    does not), by offering the phrases of the user's message instead
-    (:mod:`qwenchat.provenance`)."""
+    does not), by offering the phrases or numbers of the user's message instead
+    (:func:`qwenchat.provenance.offers`)."""
     spec = copy.deepcopy(spec)
     function = spec.get("function", spec)
     schema = function["parameters"]["properties"][argument]
     function["parameters"]["properties"][argument] = {
         **{k: v for k, v in schema.items() if k in ("description", "title")},
-        "type": "string",
         "enum": values,
     }
     return spec

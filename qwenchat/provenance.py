@@ -63,7 +63,50 @@ def copied_argument(tool: Tool, arguments: dict[str, Any], said: str) -> str | N
         copied = [not t and mentions(spec, w) for w, t in zip(words, theirs, strict=True)]
         if any(theirs) and any(copied):
             return name
+        # A number is not renamed the way "US dollars" becomes "USD": one of the
+        # example's that nobody said, where the user gave numbers, is a copy
+        # (bus line "14" for "the number 7 bus", nights=3 for "one night").
+        if _NUMBER.fullmatch(text) and mentions(spec, text) and not any(theirs) and numbers(said):
+            return name
     return None
+
+
+def offers(tool: Tool, argument: str, copy: str, question: str) -> list[Any]:
+    """The values the user's message can give ``argument`` in place of the ``copy`` of
+    the example: its numbers for a numeric parameter, else its :func:`phrases` that hold
+    a word of the user's beyond the copy's (offered ``"Museum"`` for "the Maritime
+    Museum", a model that wrote ``"Museum of Clocks"`` takes the part it copied)."""
+    schema = tool.parameters.get("properties", {}).get(argument, {})
+    if schema.get("type") in ("integer", "number"):
+        cast = int if schema["type"] == "integer" else float
+        return [cast(n) for n in numbers(question)]
+    copied = {w.lower() for w in _WORD.findall(copy)}
+    return [p for p in phrases(question) if not {w.lower() for w in _WORD.findall(p)} <= copied]
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers ``text`` gives, in digits or as a word up to twelve, in order, once
+    each (``["7"]`` for "the number 7 bus", ``["1"]`` for "one night")."""
+    found = [
+        m.group(0).lower() if m.group(0)[0].isdigit() else str(_NUMBER_WORDS[m.group(0).lower()])
+        for m in _NUMBER_OR_WORD.finditer(text)
+    ]
+    return list(dict.fromkeys(found))
+
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
+        [
+            *("zero", "one", "two", "three", "four", "five", "six"),
+            *("seven", "eight", "nine", "ten", "eleven", "twelve"),
+        ]
+    )
+}
+_NUMBER_OR_WORD = re.compile(
+    rf"(?<![\w.])(?:\d+(?:\.\d+)?|{'|'.join(_NUMBER_WORDS)})(?![\w]|\.\d)", re.IGNORECASE
+)
 
 
 def phrases(text: str, max_words: int = 4) -> list[str]:

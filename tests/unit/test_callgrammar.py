@@ -84,9 +84,13 @@ def test_a_restricted_spec_offers_only_the_given_values_for_that_argument() -> N
     assert spec["parameters"]["properties"]["n"] == {"type": "string", "description": "a name"}
     assert changed["parameters"]["properties"]["n"] == {
         "description": "a name",
-        "type": "string",
         "enum": ["Tomas Berglund", "Tomas"],
     }
     gbnf = call_constraint([changed], find_opening("<tool_call>")).gbnf  # type: ignore[arg-type]
     assert '"\\"Tomas Berglund\\""' in gbnf and "Jane" not in gbnf
     assert LlamaGrammar.from_string(gbnf, verbose=False) is not None
+    # Numbers are offered as numbers: the call's JSON keeps the parameter's type.
+    numeric = call_constraint([restricted(spec, "k", [7, 12])], find_opening("<tool_call>"))
+    [rule] = [line for line in numeric.gbnf.splitlines() if '"7"' in line]
+    assert '"12"' in rule and '\\"7' not in rule
+    assert LlamaGrammar.from_string(numeric.gbnf, verbose=False) is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from qwenchat.provenance import copied_argument, copied_example, phrases
+from qwenchat.provenance import copied_argument, copied_example, numbers, offers, phrases
 from qwenchat.tools import tool_from_function
 
 
@@ -152,3 +152,45 @@ def test_code_that_uses_the_users_numbers_is_not_a_partial_copy() -> None:
 
     tool = tool_from_function(python)
     assert copied_argument(tool, {"code": "print(6 * 7)"}, "What is 6 times 7?") is None
+
+
+def bus_arrival(stop: str, line: str, nights: int = 0) -> str:
+    """When the next bus comes, e.g. bus_arrival(stop="Central Station", line="14").
+
+    Args:
+        stop: the stop, e.g. "Central Station".
+        line: the line, e.g. "14".
+        nights: a number, e.g. 3.
+    """
+    return ""
+
+
+BUS = tool_from_function(bus_arrival)
+
+
+def test_an_example_number_nobody_said_is_a_copy_when_the_user_gave_numbers() -> None:
+    said = "When does the number 7 bus come to Old Market?"
+    assert copied_argument(BUS, {"stop": "Old Market", "line": "14"}, said) == "line"
+    assert copied_argument(BUS, {"stop": "Old Market", "line": "7"}, said) is None
+    assert copied_argument(BUS, {"stop": "Old Market", "nights": 3}, "For one night") == "nights"
+    # A number the user said, or none given at all (the model may know one), is theirs.
+    assert (
+        copied_argument(BUS, {"stop": "Old Market", "line": "14"}, "Line 14 at Old Market?") is None
+    )
+    assert (
+        copied_argument(BUS, {"stop": "Old Market", "line": "14"}, "Next bus at Old Market?")
+        is None
+    )
+
+
+def test_numbers_are_read_in_digits_and_small_words_once_each() -> None:
+    assert numbers("Two adults and 2 kids, 3.5 hours, one night; someone, 1st") == ["2", "3.5", "1"]
+    assert numbers("no numbers here") == []
+
+
+def test_the_offer_is_the_users_numbers_or_phrases_beyond_the_copy() -> None:
+    question = "Price for one night at Grand Hotel Vega, line 7?"
+    assert offers(BUS, "nights", "3", question) == [1, 7]
+    museum = offers(STOCK, "ticker", "Museum of Clocks", "A ticket at the Maritime Museum?")
+    assert "Maritime Museum" in museum and "the Maritime Museum" in museum
+    assert "Museum" not in museum
