@@ -50,7 +50,11 @@ def test_qwenchat_in_a_real_terminal_answers_and_shows_the_status_bar(
         term.wait_for("ctx ", timeout=60)  # the status bar shows the context once loaded
         term.type("What is the capital of France? Answer in one word.")
         term.keys("Enter")
-        screen = term.wait_for("tok/s ·", timeout=120)  # the reply's footer: it has ended
+        # The reply's footer says it has ended; the status bar's figures follow it by a
+        # refresh, so wait for both.
+        screen = term.wait_for(
+            lambda s: "tok/s ·" in s and "writing" not in s and "reading" not in s, timeout=120
+        )
         assert "What is the capital of France?" in screen
         assert "Paris" in screen  # observed at temperature 0
         status = [line for line in screen.splitlines() if "qwen2.5-coder-0.5b-instruct Q4" in line]
