@@ -12,13 +12,13 @@ from textual.containers import VerticalScroll
 from textual.geometry import Offset
 from textual.selection import Selection
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import (
+
+from qwenchat.tui.textual_private import (
     MarkdownBullet,
     MarkdownBulletList,
     MarkdownOrderedList,
     MarkdownParagraph,
 )
-
 from qwenchat.tui.widgets.code_block import CHUNK_LINES, GROUP_LINES, GROW_LINES, CodeBlock
 from qwenchat.tui.widgets.reply import (
     ROOM_LINES,
@@ -29,6 +29,7 @@ from qwenchat.tui.widgets.reply import (
 )
 from qwenchat.tui.widgets.settled import SettledLines
 from tests.tui.conftest import settled_parts
+from tests.tui.screen import screen_text
 
 # --- FenceTracker -----------------------------------------------------------------------
 
@@ -386,10 +387,6 @@ async def test_a_streaming_reply_grows_in_steps_of_blank_room_and_gives_it_back(
         assert view.size.height == used_lines(view)
 
 
-def screen_text(app: App[None]) -> str:
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
-
-
 @pytest.mark.asyncio
 async def test_a_list_streams_an_item_a_part_and_its_finished_items_settle() -> None:
     app = ReplyApp()
@@ -486,7 +483,7 @@ async def test_a_finished_reply_is_one_widget_drawn_as_before() -> None:
         assert [part.kind for part, _ in parts] == ["prose", "code", "prose", "prose"]
         assert len(list(view.walk_children())) == 1  # no Markdown blocks, no chunks left
         # The screen shows the lines the live widgets drew: read them off the screen.
-        screen = "\n".join(strip.text.rstrip() for strip in app.screen._compositor.render_strips())
+        screen = screen_text(app)
         for _, text in parts:
             assert all(line.strip() in screen for line in text.split("\n"))
         assert "print('hello')" in screen and "• two" in screen
