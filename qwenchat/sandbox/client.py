@@ -404,7 +404,7 @@ class Sandbox:
         kernel = self._kernel
         if kernel is None:
             return None
-        children = procs.children(kernel.pid)
+        children = [pid for pid in procs.children(kernel.pid) if not procs.exited(pid)]
         return children[0] if len(children) == 1 else None
 
     def run(self, code: str, timeout: float | None = None) -> ExecResult:

@@ -34,6 +34,16 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def exited(pid: int) -> bool:
+    """Whether ``pid`` has exited: gone, or a zombie its parent has not reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return True
+    return stat[stat.rindex(b")") + 2 :].split()[0] == b"Z"
+
+
 def children(pid: int) -> list[int]:
     """The direct children of ``pid``."""
     return _children_map().get(pid, [])
